@@ -1,0 +1,120 @@
+"""The node contract: ports, config, params and requirements declared as data, plus a lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from scope_graph.clock import Clock
+from scope_graph.model_cache import SharedWeights
+from scope_graph.ports import Port
+
+T = TypeVar("T")
+
+
+class NodeConfig(BaseModel):
+    """Load-time settings of a node; changing them means setting the node up again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeParams(BaseModel):
+    """Runtime settings, applied atomically between two calls."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_assignment=True)
+
+
+def one_shot(default: Any = None, **kwargs: Any) -> Any:
+    """A param that applies to the next call only, then returns to `default`."""
+    return Field(default, json_schema_extra={"one_shot": True}, **kwargs)
+
+
+def is_one_shot(params_type: type[BaseModel], name: str) -> bool:
+    extra = params_type.model_fields[name].json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("one_shot"))
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What one call needs: `frames_per_call` frames on every wired video input."""
+
+    frames_per_call: int = 1
+
+
+class EndOfStream(Exception):
+    """Raised by `process` of a source (or a generator with nothing wired) at its end."""
+
+
+class NodeContext:
+    """What the runtime gives a node: its id, device, CUDA stream, clock, logger and model cache."""
+
+    def __init__(
+        self,
+        node_id: str,
+        *,
+        device: torch.device,
+        clock: Clock,
+        live: bool,
+        weights: SharedWeights,
+        stream: torch.cuda.Stream | None = None,
+    ) -> None:
+        self.node_id = node_id
+        self.device = device
+        self.clock = clock
+        self.live = live
+        self.stream = stream
+        self.logger = logging.getLogger(f"scope_graph.node.{node_id}")
+        self.weights = weights
+
+    def shared(self, key: str, load: Callable[[], T]) -> T:
+        """Weights shared by every run whose node has the same type, config and `key`.
+
+        `load` runs once; later runs get the same object until the last user tears down.
+        Keep per-run state (caches, prompt state) on the node itself, never in what `load` returns.
+        """
+        return self.weights.get(key, load)
+
+
+class Node:
+    """Base class of every node type. Subclasses declare the class attributes and override
+    `process` (and `setup`/`teardown` when they hold resources)."""
+
+    Config: ClassVar[type[NodeConfig]] = NodeConfig
+    Params: ClassVar[type[NodeParams]] = NodeParams
+    inputs: ClassVar[tuple[Port, ...]] = ()
+    outputs: ClassVar[tuple[Port, ...]] = ()
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+
+    @classmethod
+    def description(cls) -> str:
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+    @classmethod
+    def input(cls, name: str) -> Port | None:
+        return next((p for p in cls.inputs if p.name == name), None)
+
+    @classmethod
+    def output(cls, name: str) -> Port | None:
+        return next((p for p in cls.outputs if p.name == name), None)
+
+    def requirements(self) -> Requirements:
+        """Read before every call, so a node may ask for a different count on its first call."""
+        return Requirements()
+
+    def setup(self, context: NodeContext) -> None:
+        """Load weights (through `context.shared`) and allocate per-run state."""
+
+    def process(self, inputs: dict[str, Any], params: Any) -> dict[str, Any]:
+        """One call: `inputs` by port name (Frames for video ports, the latest value for the
+        others) → outputs by port name. A port left out emits nothing this call."""
+        raise NotImplementedError
+
+    def teardown(self) -> None:
+        """Release per-run state. Shared weights are released by the runtime."""

@@ -1,0 +1,193 @@
+"""One thread per node: wait for inputs, call the node, hand its outputs to the next queues."""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from scope_graph.clock import Clock
+from scope_graph.cuda import mark_ready, on_stream, wait_ready
+from scope_graph.frames import Frames
+from scope_graph.metrics import CallStats
+from scope_graph.node import EndOfStream, Node, NodeContext
+from scope_graph.params import ParamState
+from scope_graph.queues import FrameQueue, ValueSlot
+
+
+class NodeState(str, enum.Enum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+class _Wait(enum.Enum):
+    WAIT = "wait"
+    DONE = "done"
+
+
+class NodeWorker:
+    """Drives one node of one run, woken by its input queues (a shared condition), never polling."""
+
+    def __init__(
+        self,
+        node: Node,
+        context: NodeContext,
+        params: ParamState,
+        stop: threading.Event,
+        on_failure: Callable[[str, BaseException], None],
+    ) -> None:
+        self.node = node
+        self.context = context
+        self.params = params
+        self.stats = CallStats()
+        self.state = NodeState.WAITING
+        self.wakeup = threading.Condition()
+        self.frame_inputs: dict[str, FrameQueue] = {}
+        self.value_inputs: dict[str, ValueSlot] = {}
+        self.outputs: dict[str, list[FrameQueue | ValueSlot]] = {}
+        self._stop = stop
+        self._on_failure = on_failure
+        self._thread = threading.Thread(target=self._loop, name=f"node:{context.node_id}")
+        self._pace_origin: float | None = None
+
+    @property
+    def id(self) -> str:
+        return self.context.node_id
+
+    @property
+    def clock(self) -> Clock:
+        return self.context.clock
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def free_running(self) -> bool:
+        """Nothing on a stream input wired: a source, or a generator such as text-to-video."""
+        takes_streams = any(p.type.is_stream for p in self.node.inputs)
+        return not self.frame_inputs and (takes_streams or not self.value_inputs)
+
+    def _loop(self) -> None:
+        try:
+            while (inputs := self._collect()) is not None:
+                self._call(inputs)
+            self.state = NodeState.FINISHED
+        except EndOfStream:
+            self.state = NodeState.FINISHED
+        except BaseException as exc:
+            self.state = NodeState.FAILED
+            self._on_failure(self.id, exc)
+        finally:
+            for queues in self.outputs.values():
+                for queue in queues:
+                    queue.close()
+            self._teardown()
+
+    def _teardown(self) -> None:
+        try:
+            self.node.teardown()
+        except Exception as exc:
+            self._on_failure(self.id, exc)
+        finally:
+            self.context.weights.release()
+
+    def _call(self, inputs: dict[str, Any]) -> None:
+        params = self.params.for_call()
+        self.state = NodeState.RUNNING
+        started = time.perf_counter()
+        with on_stream(self.context.stream):
+            for value in inputs.values():
+                if isinstance(value, Frames):
+                    wait_ready(self.context.stream, value)
+            inputs = {k: Frames.concat(v) if isinstance(v, list) else v for k, v in inputs.items()}
+            outputs = self.node.process(inputs, params) or {}
+        finished = time.perf_counter()
+        self.params.after_call()
+        frames_in = max((len(v) for v in inputs.values() if isinstance(v, Frames)), default=0)
+        frames_out = max((len(v) for v in outputs.values() if isinstance(v, Frames)), default=0)
+        self.stats.record(started, finished, frames_in, frames_out)
+        self.state = NodeState.WAITING
+        if self.free_running and self.context.live:
+            self._pace(outputs)
+        self._emit(outputs)
+
+    def _pace(self, outputs: dict[str, Any]) -> None:
+        """Live sources release each chunk at its presentation time on the run's clock."""
+        pts = next((v.pts[0] for v in outputs.values() if isinstance(v, Frames) and len(v)), None)
+        if pts is None:
+            return
+        if self._pace_origin is None:
+            self._pace_origin = self.clock.now() - pts
+        self.clock.wait_until(self._pace_origin + pts, self._stop)
+
+    def _emit(self, outputs: dict[str, Any]) -> None:
+        for port, value in outputs.items():
+            declared = self.node.output(port)
+            if declared is None:
+                names = ", ".join(p.name for p in self.node.outputs) or "none"
+                raise ValueError(f"returned output {port!r}, which is not a port ({names})")
+            if declared.type.is_stream:
+                if not isinstance(value, Frames):
+                    raise TypeError(f"output {port!r} must be Frames, got {type(value).__name__}")
+                value = mark_ready(self.context.stream, value)
+            for queue in self.outputs.get(port, ()):
+                queue.put(value, self._stop)
+
+    def step(self) -> bool:
+        """Run one call if its inputs are ready now, without waiting (the node harness's drive).
+        A source's EndOfStream propagates to the caller."""
+        with self.wakeup:
+            if self._readiness() is not None:
+                return False
+            inputs = self._take()
+        self._call(inputs)
+        return True
+
+    def _collect(self) -> dict[str, Any] | None:
+        """Wait until one call can run and take its inputs; None once the node is done."""
+        with self.wakeup:
+            while not self._stop.is_set():
+                status = self._readiness()
+                if status is None:
+                    return self._take()
+                if status is _Wait.DONE:
+                    return None
+                self.wakeup.wait()
+        return None
+
+    def _readiness(self) -> _Wait | None:
+        required = [s for p, s in self.value_inputs.items() if not self.node.input(p).optional]
+        if any(s.closed and not s.has_value for s in required):
+            return _Wait.DONE
+        values_ready = all(s.has_value for s in required)
+        if self.frame_inputs:
+            need = self.node.requirements().frames_per_call
+            for queue in self.frame_inputs.values():
+                queue.need = need
+            if any(q.closed and q.available() < need for q in self.frame_inputs.values()):
+                return _Wait.DONE
+            ready = all(q.available() >= need for q in self.frame_inputs.values())
+            return None if ready and values_ready else _Wait.WAIT
+        if self.free_running:
+            return None if values_ready else _Wait.WAIT
+        if any(s.fresh for s in self.value_inputs.values()):
+            return None if values_ready else _Wait.WAIT
+        return _Wait.DONE if all(s.closed for s in self.value_inputs.values()) else _Wait.WAIT
+
+    def _take(self) -> dict[str, Any]:
+        need = self.node.requirements().frames_per_call
+        inputs: dict[str, Any] = {p: q.take(need) for p, q in self.frame_inputs.items()}
+        inputs.update({p: s.read() for p, s in self.value_inputs.items() if s.has_value})
+        return inputs
