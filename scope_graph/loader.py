@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from scope_graph.scope_json import from_scope_json, is_scope_json
+
 Location = tuple[str | int, ...]
 
 
@@ -40,9 +42,12 @@ def read_graph_file(path: str | Path) -> GraphSource:
         raise GraphFileError(f"{path}: cannot read graph file ({exc.strerror})") from None
     if path.suffix == ".json":
         try:
-            return GraphSource(json.loads(text), str(path))
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise GraphFileError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+        if is_scope_json(data):
+            data = from_scope_json(data)
+        return GraphSource(data, str(path))
     return parse_yaml(text, str(path))
 
 

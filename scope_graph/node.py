@@ -108,6 +108,10 @@ class Node:
         """Read before every call, so a node may ask for a different count on its first call."""
         return Requirements()
 
+    def expected_frames(self) -> int | None:
+        """For a source: how many frames it will emit in all, when known (for progress bars)."""
+        return None
+
     def setup(self, context: NodeContext) -> None:
         """Load weights (through `context.shared`) and allocate per-run state."""
 

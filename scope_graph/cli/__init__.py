@@ -1,0 +1,1 @@
+"""The `scope-graph` command line."""
