@@ -76,6 +76,8 @@ def _fields(model: type[BaseModel]) -> list[str]:
         kind = prop.get("type") or " | ".join(
             str(option.get("type", "?")) for option in prop.get("anyOf", [])
         )
+        if "enum" in prop:
+            kind = " | ".join(map(str, prop["enum"]))
         default = (
             "required"
             if info.is_required()

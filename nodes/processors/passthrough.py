@@ -1,0 +1,18 @@
+"""A filter that forwards each chunk unchanged: the identity node for wiring and benchmarks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scope_graph.node import Node, NodeParams
+from scope_graph.ports import video
+
+
+class Passthrough(Node):
+    """Forwards video unchanged (the same Frames object, no copy)."""
+
+    inputs = (video(),)
+    outputs = (video(),)
+
+    def process(self, inputs: dict[str, Any], params: NodeParams) -> dict[str, Any]:
+        return {"video": inputs["video"]}
