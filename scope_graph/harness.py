@@ -31,6 +31,18 @@ class _Collector:
         self.closed = True
 
 
+class _HarnessClock(ManualClock):
+    """The harness calls the node on the caller's thread, so nothing could advance the clock
+    while a live source waits for its next frame's time: the wait moves the clock there."""
+
+    def wait_until(self, t: float, stop: threading.Event) -> bool:
+        with self._changed:
+            if self._now < t:
+                self._now = t
+                self._changed.notify_all()
+        return not stop.is_set()
+
+
 class NodeHarness:
     """Drives one node synchronously through the same worker code a run uses: inputs are
     queued losslessly, every call whose inputs are ready runs on `push`, outputs are kept."""
@@ -45,7 +57,7 @@ class NodeHarness:
         device: str = "cpu",
         model_cache: ModelCache = models,
     ) -> None:
-        self.clock = ManualClock()
+        self.clock: ManualClock = _HarnessClock()
         self.node = node_type(node_type.Config.model_validate(config or {}))
         self.context = NodeContext(
             node_type.__name__,
@@ -69,7 +81,11 @@ class NodeHarness:
         raise exc
 
     def __enter__(self) -> NodeHarness:
-        self.node.setup(self.context)
+        try:
+            self.node.setup(self.context)
+        except BaseException:
+            self.context.weights.release()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -62,17 +62,25 @@ def parse_yaml(text: str, name: str) -> GraphSource:
         raise GraphFileError(f"{where}: invalid YAML: {problem}") from None
     lines: dict[Location, int] = {}
     if root is not None:
-        _collect_lines(root, (), lines)
+        _collect_lines(root, (), lines, name)
     return GraphSource(data, name, lines)
 
 
-def _collect_lines(node: yaml.Node, location: Location, lines: dict[Location, int]) -> None:
+def _collect_lines(
+    node: yaml.Node, location: Location, lines: dict[Location, int], name: str
+) -> None:
     lines[location] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key, child in node.value:
             here = (*location, key.value)
-            _collect_lines(child, here, lines)
-            lines[here] = key.start_mark.line + 1
+            line = key.start_mark.line + 1
+            # YAML keeps the last of two equal keys; a second node with one id is a mistake.
+            if isinstance(key, yaml.ScalarNode) and key.value != "<<" and here in lines:
+                raise GraphFileError(
+                    f"{name}:{line}: duplicate key {key.value!r} (first at line {lines[here]})"
+                )
+            _collect_lines(child, here, lines, name)
+            lines[here] = line
     elif isinstance(node, yaml.SequenceNode):
         for index, child in enumerate(node.value):
-            _collect_lines(child, (*location, index), lines)
+            _collect_lines(child, (*location, index), lines, name)

@@ -41,7 +41,8 @@ def is_one_shot(params_type: type[BaseModel], name: str) -> bool:
 
 @dataclass(frozen=True)
 class Requirements:
-    """What one call needs: `frames_per_call` frames on every wired video input."""
+    """What one call needs: `frames_per_call` frames on every wired video input.
+    0 means the call takes no video at all (text-to-video): it runs at once, like a source."""
 
     frames_per_call: int = 1
 
@@ -104,8 +105,9 @@ class Node:
     def output(cls, name: str) -> Port | None:
         return next((p for p in cls.outputs if p.name == name), None)
 
-    def requirements(self) -> Requirements:
-        """Read before every call, so a node may ask for a different count on its first call."""
+    def requirements(self, params: Any) -> Requirements:
+        """Read before every call with the params that call will get, so a node may ask for a
+        different count on its first call, or for none in text mode."""
         return Requirements()
 
     def expected_frames(self) -> int | None:
@@ -119,6 +121,10 @@ class Node:
         """One call: `inputs` by port name (Frames for video ports, the latest value for the
         others) → outputs by port name. A port left out emits nothing this call."""
         raise NotImplementedError
+
+    def unblock(self) -> None:
+        """Called from another thread when the run stops: make a `process` that is blocked
+        waiting on the outside world (a network track, a device) return soon."""
 
     def teardown(self) -> None:
         """Release per-run state. Shared weights are released by the runtime."""

@@ -58,10 +58,11 @@ class ParamState:
 
     @property
     def current(self) -> NodeParams:
+        """The params the next call will see (pending updates validated, as that call gets them)."""
         with self._lock:
-            return (
-                self._current.model_copy(update=self._pending) if self._pending else self._current
-            )
+            if not self._pending:
+                return self._current
+            return self.validate(self._pending, base=self._current)
 
     def submit(self, updates: dict[str, Any]) -> None:
         """Validate `updates` against the params as they will be, and queue them as one batch."""

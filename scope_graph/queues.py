@@ -13,10 +13,10 @@ from scope_graph.spec import QueuePolicy
 class FrameQueue:
     """Frames on a video edge, taken by the consumer in chunks of the size it requires.
 
-    `latest` keeps at most `max(capacity, size of the newest chunk)` frames: when more arrive
-    the *oldest* are dropped, so the consumer's next call gets the newest contiguous frames and
-    a slow consumer stays at most one call behind. `fifo` never drops: `put` waits while the
-    queue holds `max(capacity, frames the consumer needs)` frames.
+    `latest` keeps at most `max(capacity, frames the consumer needs, size of the newest chunk)`
+    frames: when more arrive the *oldest* are dropped, so the consumer's next call gets the
+    newest contiguous frames and a slow consumer stays at most one call behind. `fifo` never
+    drops: `put` waits while the queue holds `max(capacity, frames the consumer needs)` frames.
 
     All queues into one consumer share its condition, so one wait covers every input.
     """
@@ -49,7 +49,7 @@ class FrameQueue:
             self._count += len(frames)
             self.frames_in += len(frames)
             if self.policy is QueuePolicy.LATEST:
-                self._drop_oldest(self._count - max(self.capacity, len(frames)))
+                self._drop_oldest(self._count - max(self.capacity, self.need, len(frames)))
             self._wakeup.notify_all()
 
     def _drop_oldest(self, excess: int) -> None:

@@ -90,17 +90,26 @@ class GraphRun:
 
     # lifecycle
 
-    def start(self) -> GraphRun:
-        """Set up the nodes (producers first) and start them; raises RunError if a setup fails."""
+    def setup(self) -> GraphRun:
+        """Set up the nodes, producers first, without starting them (so a caller can reach a
+        node's objects first); raises RunError if a setup fails. `start` calls it if needed."""
+        if self.workers:
+            return self
         for node_id in self.graph.order():
             compiled = self.graph.nodes[node_id]
             try:
                 self._set_up(compiled)
             except BaseException as exc:
                 self._fail(node_id, exc)
-                self._release_all()
+                self._release_all(failed=node_id)
+                self._finish()
                 raise RunError(self.failure) from exc  # type: ignore[arg-type]
         self._wire()
+        return self
+
+    def start(self) -> GraphRun:
+        """Set up the nodes if not done yet, and start a worker for each."""
+        self.setup()
         self.state = RunState.RUNNING
         self._started_at = time.monotonic()
         for worker in self.workers.values():
@@ -124,12 +133,15 @@ class GraphRun:
         self.workers[compiled.id] = worker
         node.setup(context)
 
-    def _release_all(self) -> None:
-        for worker in self.workers.values():
-            try:
-                worker.node.teardown()
-            except Exception as exc:
-                worker.context.logger.warning("teardown failed: %s", exc)
+    def _release_all(self, failed: str | None = None) -> None:
+        """When no worker started: tear down the nodes set up so far (not `failed`, whose setup
+        did not complete) and release every node's weights."""
+        for node_id, worker in self.workers.items():
+            if node_id != failed:
+                try:
+                    worker.node.teardown()
+                except Exception as exc:
+                    worker.context.logger.warning("teardown failed: %s", exc)
             worker.context.weights.release()
 
     def _wire(self) -> None:
@@ -139,12 +151,13 @@ class GraphRun:
             assert port is not None
             queue: FrameQueue | ValueSlot
             if port.type.is_stream:
-                need = consumer.node.requirements().frames_per_call
+                need = max(1, consumer.node.requirements(consumer.params.current).frames_per_call)
                 policy = edge.policy or (
                     QueuePolicy.LATEST if self.mode is Mode.LIVE else QueuePolicy.FIFO
                 )
-                default = need if policy is QueuePolicy.LATEST else 2 * need
+                default = need if policy is QueuePolicy.LATEST else max(8, 2 * need)
                 queue = FrameQueue(policy, edge.capacity or default, consumer.wakeup)
+                queue.need = need
                 consumer.frame_inputs[edge.to_port] = queue
             else:
                 queue = ValueSlot(consumer.wakeup)
@@ -155,11 +168,15 @@ class GraphRun:
     def _watch(self) -> None:
         for worker in self.workers.values():
             worker.join()
+        self._finish()
+
+    def _finish(self) -> None:
         with self._lock:
             if self.state is RunState.RUNNING:
                 self.state = RunState.FINISHED
-            callbacks = list(self._done_callbacks)
-        self._done.set()
+            callbacks, self._done_callbacks = self._done_callbacks, []
+            # Set under the lock, so add_done_callback either queues or calls: never loses one.
+            self._done.set()
         for callback in callbacks:
             callback(self)
 
@@ -176,14 +193,22 @@ class GraphRun:
         for worker in self.workers.values():
             with worker.wakeup:
                 worker.wakeup.notify_all()
+            try:
+                worker.node.unblock()
+            except Exception as exc:
+                worker.context.logger.warning("unblock failed: %s", exc)
         self.clock.wake()
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop every worker and wait for them (and their teardown) to finish."""
         with self._lock:
-            if self.state is RunState.RUNNING:
+            set_up_only = self.state is RunState.CREATED and bool(self.workers)
+            if self.state is RunState.RUNNING or set_up_only:
                 self.state = RunState.STOPPED
         self._signal_stop()
+        if set_up_only:
+            self._release_all()
+            self._finish()
         if self.state is not RunState.CREATED:
             self._done.wait(timeout)
 
@@ -214,6 +239,7 @@ class GraphRun:
         """Apply `{"node.param": value}` or `{"binding": value}` updates. All are validated
         first; on any error nothing changes and ParamError names every bad key."""
         per_node: dict[str, dict[str, Any]] = {}
+        sent_as: dict[str, str] = {}  # "node.param" -> the key the caller used (a binding name)
         errors: dict[str, str] = {}
         for key, value in updates.items():
             target = self.graph.bindings.get(key) or tuple(key.split(".", 1))
@@ -222,11 +248,15 @@ class GraphRun:
                 continue
             node_id, param = target
             per_node.setdefault(node_id, {})[param] = value
+            sent_as[f"{node_id}.{param}"] = key
         for node_id, values in per_node.items():
             try:
                 self.workers[node_id].params.validate(values)
             except ParamError as exc:
-                errors.update(exc.errors)
+                for name, message in exc.errors.items():
+                    parts = name.split(".", 2)  # node, param, path inside the param
+                    key = sent_as.get(".".join(parts[:2]), ".".join(parts[:2]))
+                    errors[".".join([key, *parts[2:]])] = message
         if errors:
             raise ParamError(errors)
         for node_id, values in per_node.items():

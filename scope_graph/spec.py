@@ -67,11 +67,16 @@ def _parse_edge(value: Any) -> Any:
     return value
 
 
+# The same text as a JSON Schema pattern: editors compile it as an ECMAScript regex (no
+# Python-only `(?P<name>...)` groups), and only the known policies are accepted.
+_POLICIES = "|".join(p.value for p in QueuePolicy)
+EDGE_PATTERN = rf"^\s*{PORT_REF}\s*->\s*{PORT_REF}\s*(?:\[\s*(?:{_POLICIES})\s*\])?\s*$"
+
 EDGE_JSON_SCHEMA = {
     "oneOf": [
         {
             "type": "string",
-            "pattern": EDGE_TEXT.pattern,
+            "pattern": EDGE_PATTERN,
             "description": "node.port -> node.port, optionally followed by [latest] or [fifo]",
         },
         {

@@ -233,6 +233,8 @@ class _Validator:
             return model.model_validate(values)
         except ValidationError as exc:
             for field, msg in describe_validation_error(exc).items():
+                if msg == "unknown parameter":  # the words of a runtime update; say it as here
+                    msg = "unknown field" + _close(field, list(model.model_fields))
                 loc = ("nodes", node_id, section, *field.split("."))
                 self.problem(loc, f"node {node_id!r} {section} field {field!r}", msg)
             return None

@@ -53,6 +53,7 @@ class NodeWorker:
         self._on_failure = on_failure
         self._thread = threading.Thread(target=self._loop, name=f"node:{context.node_id}")
         self._pace_origin: float | None = None
+        self._need = 1
 
     @property
     def id(self) -> str:
@@ -119,7 +120,7 @@ class NodeWorker:
         frames_out = max((len(v) for v in outputs.values() if isinstance(v, Frames)), default=0)
         self.stats.record(started, finished, frames_in, frames_out)
         self.state = NodeState.WAITING
-        if self.free_running and self.context.live:
+        if self.context.live and (self.free_running or self._need == 0):
             self._pace(outputs)
         self._emit(outputs)
 
@@ -172,22 +173,25 @@ class NodeWorker:
         if any(s.closed and not s.has_value for s in required):
             return _Wait.DONE
         values_ready = all(s.has_value for s in required)
-        if self.frame_inputs:
-            need = self.node.requirements().frames_per_call
+        self._need = need = self.node.requirements(self.params.current).frames_per_call
+        if self.frame_inputs and need > 0:
             for queue in self.frame_inputs.values():
                 queue.need = need
             if any(q.closed and q.available() < need for q in self.frame_inputs.values()):
                 return _Wait.DONE
             ready = all(q.available() >= need for q in self.frame_inputs.values())
             return None if ready and values_ready else _Wait.WAIT
-        if self.free_running:
+        if self.free_running or self.frame_inputs:
             return None if values_ready else _Wait.WAIT
         if any(s.fresh for s in self.value_inputs.values()):
             return None if values_ready else _Wait.WAIT
         return _Wait.DONE if all(s.closed for s in self.value_inputs.values()) else _Wait.WAIT
 
     def _take(self) -> dict[str, Any]:
-        need = self.node.requirements().frames_per_call
-        inputs: dict[str, Any] = {p: q.take(need) for p, q in self.frame_inputs.items()}
+        """The inputs of one call, as `_readiness` found them ready (no video when it needs 0)."""
+        need = self._need
+        inputs: dict[str, Any] = {}
+        if need > 0:
+            inputs = {p: q.take(need) for p, q in self.frame_inputs.items()}
         inputs.update({p: s.read() for p, s in self.value_inputs.items() if s.has_value})
         return inputs

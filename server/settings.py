@@ -1,0 +1,56 @@
+"""Where the server keeps things, from the environment variables Scope users already set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_GRAPH = ROOT / "graphs" / "default.yaml"
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+class ServerSettings(BaseModel):
+    """Folders and the graph behind the API. `from_env` reads the Scope environment variables."""
+
+    model_config = ConfigDict(frozen=True)
+
+    models_dir: Path
+    logs_dir: Path
+    graph_path: Path = DEFAULT_GRAPH
+    prewarm_pipeline: str | None = None
+    verbose_logging: bool = False
+
+    @property
+    def assets_dir(self) -> Path:
+        """Scope keeps user assets beside the models folder, with no variable of its own."""
+        return self.models_dir.parent / "assets"
+
+    @property
+    def lora_dir(self) -> Path:
+        return self.models_dir / "lora"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.logs_dir / "recordings"
+
+    @classmethod
+    def from_env(cls, graph_path: Path | None = None) -> ServerSettings:
+        home = Path.home() / ".daydream-scope"
+        return cls(
+            models_dir=_env_path("DAYDREAM_SCOPE_MODELS_DIR", home / "models"),
+            logs_dir=_env_path("DAYDREAM_SCOPE_LOGS_DIR", home / "logs"),
+            graph_path=graph_path or DEFAULT_GRAPH,
+            prewarm_pipeline=os.environ.get("PIPELINE") or None,
+            verbose_logging=bool(os.environ.get("VERBOSE_LOGGING")),
+        )
+
+    def ensure_dirs(self) -> None:
+        for folder in (self.models_dir, self.lora_dir, self.assets_dir, self.logs_dir):
+            folder.mkdir(parents=True, exist_ok=True)
