@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 
 import torch
 
@@ -14,13 +13,9 @@ def new_stream(device: torch.device) -> torch.cuda.Stream | None:
     return torch.cuda.Stream(device) if device.type == "cuda" else None
 
 
-@contextlib.contextmanager
-def on_stream(stream: torch.cuda.Stream | None) -> Iterator[None]:
-    if stream is None:
-        yield
-    else:
-        with torch.cuda.stream(stream):
-            yield
+def on_stream(stream: torch.cuda.Stream | None) -> contextlib.AbstractContextManager[object]:
+    """Run the block's CUDA work on `stream` (nothing to do on CPU)."""
+    return contextlib.nullcontext() if stream is None else torch.cuda.stream(stream)
 
 
 def wait_ready(stream: torch.cuda.Stream | None, frames: Frames) -> None:

@@ -110,8 +110,8 @@ class NodeWorker:
         started = time.perf_counter()
         with on_stream(self.context.stream):
             for value in inputs.values():
-                if isinstance(value, Frames):
-                    wait_ready(self.context.stream, value)
+                for part in value if isinstance(value, list) else ():
+                    wait_ready(self.context.stream, part)
             inputs = {k: Frames.concat(v) if isinstance(v, list) else v for k, v in inputs.items()}
             outputs = self.node.process(inputs, params) or {}
         finished = time.perf_counter()

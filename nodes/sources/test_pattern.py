@@ -63,6 +63,9 @@ class TestPattern(Node):
         self._background = self._draw_background()
         self._index = 0
 
+    def expected_frames(self) -> int | None:
+        return self.config.frames
+
     def setup(self, context: NodeContext) -> None:
         self._device = context.device
         self._index = 0

@@ -44,6 +44,7 @@ class VideoFile(Node):
         self._lap_offset = 0.0  # seconds added to the file's timing on the current lap
         self._last_pts = 0.0  # file timing (relative to `_start`) of the last frame emitted
         self._last_duration = 0.0
+        self._frame_count: int | None = None  # from the container header, when it says
 
     def setup(self, context: NodeContext) -> None:
         self._device = context.device
@@ -58,6 +59,7 @@ class VideoFile(Node):
             stream.thread_type = "AUTO"
             rate = stream.average_rate or stream.guessed_rate or Fraction(30)
             self._nominal_duration = float(1 / rate)
+            self._frame_count = stream.frames or None
             self._decoded = self._container.decode(stream)
             # Decode the first frame now, so an undecodable file fails here and not mid-run.
             self._pending = next(self._decoded)
@@ -70,6 +72,9 @@ class VideoFile(Node):
         self._lap_offset = 0.0
         self._last_pts = -self._nominal_duration
         self._last_duration = self._nominal_duration
+
+    def expected_frames(self) -> int | None:
+        return None if self.config.loop else self._frame_count
 
     def process(self, inputs: dict[str, Any], params: NodeParams) -> dict[str, Any]:
         frame = self._next_frame()

@@ -58,3 +58,8 @@ def test_endless_by_default() -> None:
 def test_rejects_invalid_config(config: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         TestPattern.Config.model_validate(config)
+
+
+def test_expected_frames_follows_config() -> None:
+    assert TestPattern(TestPattern.Config(frames=12)).expected_frames() == 12
+    assert TestPattern(TestPattern.Config()).expected_frames() is None

@@ -83,3 +83,14 @@ def test_undecodable_file_fails_at_setup_naming_the_path(tmp_path: Path) -> None
         NodeHarness(VideoFile, config={"path": str(garbage)}),
     ):
         pass
+
+
+def test_expected_frames_is_the_file_length_unless_looping(
+    mp4_file: Callable[..., tuple[Path, Frames]],
+) -> None:
+    path, _ = mp4_file(count=30)
+
+    with NodeHarness(VideoFile, config={"path": str(path)}) as once:
+        assert once.node.expected_frames() == 30
+    with NodeHarness(VideoFile, config={"path": str(path), "loop": True}) as looping:
+        assert looping.node.expected_frames() is None
