@@ -23,6 +23,7 @@ class _Collector:
     def __init__(self) -> None:
         self.items: list[Any] = []
         self.closed = False
+        self.consumer_gone = False
 
     def put(self, value: Any, stop: threading.Event) -> None:
         self.items.append(value)

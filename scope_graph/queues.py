@@ -28,6 +28,7 @@ class FrameQueue:
         self._items: deque[Frames] = deque()
         self._count = 0
         self._closed = False
+        self.consumer_gone = False
         self._wakeup = wakeup
         self.frames_in = 0
         self.frames_dropped = 0
@@ -43,8 +44,14 @@ class FrameQueue:
     def put(self, frames: Frames, stop: threading.Event) -> None:
         with self._wakeup:
             if self.policy is QueuePolicy.FIFO:
-                while self._count >= max(self.capacity, self.need) and not stop.is_set():
+                while (
+                    self._count >= max(self.capacity, self.need)
+                    and not stop.is_set()
+                    and not self.consumer_gone
+                ):
                     self._wakeup.wait()
+            if self.consumer_gone:
+                return
             self._items.append(frames)
             self._count += len(frames)
             self.frames_in += len(frames)
@@ -90,6 +97,14 @@ class FrameQueue:
             self._closed = True
             self._wakeup.notify_all()
 
+    def abandon(self) -> None:
+        """The consumer has finished: drop what is queued, and stop a waiting producer."""
+        with self._wakeup:
+            self.consumer_gone = True
+            self._items.clear()
+            self._count = 0
+            self._wakeup.notify_all()
+
 
 class ValueSlot:
     """The latest value on a non-video edge (image, mask, text, number): it stays latched,
@@ -101,10 +116,13 @@ class ValueSlot:
         self.has_value = False
         self.fresh = False
         self.closed = False
+        self.consumer_gone = False
         self.frames_in = 0
 
     def put(self, value: Any, stop: threading.Event) -> None:
         with self._wakeup:
+            if self.consumer_gone:
+                return
             self.value, self.has_value, self.fresh = value, True, True
             self.frames_in += 1
             self._wakeup.notify_all()
@@ -118,3 +136,8 @@ class ValueSlot:
         with self._wakeup:
             self.closed = True
             self._wakeup.notify_all()
+
+    def abandon(self) -> None:
+        with self._wakeup:
+            self.consumer_gone = True
+            self.value, self.has_value, self.fresh = None, False, False

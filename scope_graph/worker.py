@@ -94,6 +94,8 @@ class NodeWorker:
             for queues in self.outputs.values():
                 for queue in queues:
                     queue.close()
+            for queue in (*self.frame_inputs.values(), *self.value_inputs.values()):
+                queue.abandon()
             self._teardown()
 
     def _teardown(self) -> None:
@@ -145,6 +147,9 @@ class NodeWorker:
                 value = mark_ready(self.context.stream, value)
             for queue in self.outputs.get(port, ()):
                 queue.put(value, self._stop)
+        downstream = [q for queues in self.outputs.values() for q in queues]
+        if downstream and all(q.consumer_gone for q in downstream):
+            raise EndOfStream  # everything this node feeds has finished
 
     def step(self) -> bool:
         """Run one call if its inputs are ready now, without waiting (the node harness's drive).

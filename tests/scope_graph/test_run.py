@@ -38,6 +38,27 @@ def test_run_finishes_when_the_source_ends(make_graph, start_run, thread_check) 
     thread_check.assert_no_new_threads()
 
 
+@pytest.mark.parametrize("mode", ["offline", "live"])
+def test_run_finishes_when_the_sink_ends_even_with_an_endless_source(
+    make_graph, start_run, thread_check, mode
+) -> None:
+    graph = make_graph(
+        """
+        nodes:
+          src:  {type: count_source, config: {frames: null}}
+          mid:  {type: passthrough}
+          sink: {type: sink, config: {limit: 30}}
+        edges: [src.video -> mid.video, mid.video -> sink.video]
+        """
+    )
+    run = start_run(graph, mode)
+
+    assert run.wait(timeout=WAIT), "upstream nodes kept running after the sink ended"
+    assert run.state is RunState.FINISHED
+    assert run.node("sink").pts[:30] == sorted(run.node("sink").pts[:30])
+    thread_check.assert_no_new_threads()
+
+
 def test_run_as_a_context_manager(make_graph, thread_check) -> None:
     with GraphRun(make_graph(chain(frames=None)), "offline") as run:
         run.node("sink").wait_for_frames(10)

@@ -107,9 +107,12 @@ class CountingSource(Recorded):
 
 @register("sink")
 class Sink(Recorded):
-    """Keeps every chunk it receives."""
+    """Keeps every chunk it receives; with `limit`, ends after that many frames."""
 
     inputs = (video(),)
+
+    class Config(NodeConfig):
+        limit: int | None = Field(None, ge=1)
 
     def __init__(self, config: NodeConfig) -> None:
         super().__init__(config)
@@ -130,6 +133,8 @@ class Sink(Recorded):
 
     def process(self, inputs: dict[str, Any], params: NodeParams) -> dict[str, Any]:
         self.record(lambda: self.chunks.append(inputs["video"]))
+        if self.config.limit is not None and len(self.pts) >= self.config.limit:
+            raise EndOfStream
         return {}
 
 
