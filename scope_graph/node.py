@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from scope_graph.clock import Clock
 from scope_graph.model_cache import SharedWeights
 from scope_graph.ports import Port
+
+if TYPE_CHECKING:
+    from scope_graph.pipeline import PipelineInfo
 
 T = TypeVar("T")
 
@@ -89,6 +92,8 @@ class Node:
     Params: ClassVar[type[NodeParams]] = NodeParams
     inputs: ClassVar[tuple[Port, ...]] = ()
     outputs: ClassVar[tuple[Port, ...]] = ()
+    pipeline: ClassVar[PipelineInfo | None] = None
+    """Scope metadata: set on generative processors the Scope API may load as its pipeline."""
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config

@@ -107,7 +107,10 @@ class GraphSpec(BaseModel):
     edges: list[Edge] = Field(default_factory=list)
     bindings: dict[str, Annotated[str, Field(pattern=r"^[^.]+\.[^.]+$")]] = Field(
         default_factory=dict,
-        description="Flat parameter name -> 'node.param' it sets (how the Scope API is routed)",
+        description=(
+            "Flat parameter name -> 'node.param' it sets (how the Scope API is routed); "
+            "'node.param?' binds only when the node's type has that param"
+        ),
     )
 
     def to_data(self) -> dict[str, Any]:

@@ -208,6 +208,9 @@ class _Validator:
         bindings: dict[str, tuple[str, str]] = {}
         for name, target in spec.bindings.items():
             node_id, param = target.split(".")
+            # `node.param?`: bound only when the node's type has that param (the default
+            # graph's pipeline node changes type with the loaded pipeline); else dropped.
+            optional, param = param.endswith("?"), param.removesuffix("?")
             where = f"binding {name!r}"
             if node_id not in types:
                 self.problem(
@@ -216,6 +219,8 @@ class _Validator:
                     f"no node {node_id!r}{_close(node_id, list(spec.nodes))}",
                 )
             elif param not in types[node_id].Params.model_fields:
+                if optional:
+                    continue
                 names = list(types[node_id].Params.model_fields)
                 self.problem(
                     ("bindings", name),

@@ -9,7 +9,19 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
-from server.routes import health
+from server.errors import exception_handlers
+from server.routes import (
+    assets,
+    hardware,
+    health,
+    logs,
+    lora,
+    models,
+    pipeline,
+    pipelines,
+    root,
+    webrtc,
+)
 from server.settings import ServerSettings
 from server.state import ServerState
 
@@ -18,7 +30,19 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
     """Build the app; `settings` defaults to the environment (`ServerSettings.from_env`)."""
     state = ServerState(settings or ServerSettings.from_env())
     return Litestar(
-        route_handlers=[*health.routes],
+        route_handlers=[
+            *health.routes,
+            *root.routes,
+            *hardware.routes,
+            *pipeline.routes,
+            *pipelines.routes,
+            *models.routes,
+            *assets.routes,
+            *lora.routes,
+            *logs.routes,
+            *webrtc.routes,
+        ],
+        exception_handlers=exception_handlers,
         state=state.as_litestar_state(),
         on_startup=[state.start],
         on_shutdown=[state.close],

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_GRAPH = ROOT / "graphs" / "default.yaml"
+GRAPH_VARIABLE = "SCOPE_GRAPH_SERVER_GRAPH"
+"""The graph behind the API when none is given (`serve --graph` sets it for `--reload`)."""
 
 
 def _env_path(name: str, default: Path) -> Path:
@@ -26,6 +28,8 @@ class ServerSettings(BaseModel):
     graph_path: Path = DEFAULT_GRAPH
     prewarm_pipeline: str | None = None
     verbose_logging: bool = False
+    hf_endpoint: str | None = None
+    """Where models are downloaded from; None: huggingface.co (or `HF_ENDPOINT`)."""
 
     @property
     def assets_dir(self) -> Path:
@@ -46,9 +50,10 @@ class ServerSettings(BaseModel):
         return cls(
             models_dir=_env_path("DAYDREAM_SCOPE_MODELS_DIR", home / "models"),
             logs_dir=_env_path("DAYDREAM_SCOPE_LOGS_DIR", home / "logs"),
-            graph_path=graph_path or DEFAULT_GRAPH,
+            graph_path=graph_path or _env_path(GRAPH_VARIABLE, DEFAULT_GRAPH),
             prewarm_pipeline=os.environ.get("PIPELINE") or None,
             verbose_logging=bool(os.environ.get("VERBOSE_LOGGING")),
+            hf_endpoint=os.environ.get("HF_ENDPOINT") or None,
         )
 
     def ensure_dirs(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from scope_graph.node import Node, NodeParams
+from scope_graph.pipeline import PipelineInfo
 from scope_graph.ports import video
 
 
@@ -13,6 +14,15 @@ class Passthrough(Node):
 
     inputs = (video(),)
     outputs = (video(),)
+    pipeline = PipelineInfo(
+        name="Passthrough",
+        description=(
+            "A pipeline that returns the input video without any processing that is useful for "
+            "testing and debugging."
+        ),
+        supported_modes=("video",),
+        supports_prompts=False,
+    )
 
     def process(self, inputs: dict[str, Any], params: NodeParams) -> dict[str, Any]:
         return {"video": inputs["video"]}

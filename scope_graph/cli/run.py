@@ -55,7 +55,7 @@ def apply_sets(source: GraphSource, updates: dict[str, Any]) -> None:
     data = source.data if isinstance(source.data, dict) else {}
     bindings = data.get("bindings") or {}
     for key, value in updates.items():
-        node_id, sep, param = bindings.get(key, key).partition(".")
+        node_id, sep, param = bindings.get(key, key).removesuffix("?").partition(".")
         node = (data.get("nodes") or {}).get(node_id)
         if not sep or not isinstance(node, dict):
             raise ValueError(f"--set {key}: no node {node_id!r} (expected NODE.PARAM or a binding)")

@@ -209,6 +209,31 @@ def test_bad_bindings(write_graph) -> None:
     ]
 
 
+def test_an_optional_binding_is_kept_only_where_the_param_exists(write_graph) -> None:
+    path = write_graph(
+        """
+        nodes:
+          probe: {type: probe}
+        bindings:
+          level: probe.a?
+          prompts: probe.prompts?
+        """
+    )
+    assert load_graph(str(path)).bindings == {"level": ("probe", "a")}
+
+
+def test_an_optional_binding_still_needs_its_node(write_graph) -> None:
+    path = write_graph(
+        """
+        nodes:
+          probe: {type: probe}
+        bindings:
+          other: ghost.a?
+        """
+    )
+    assert problems(path) == [f"{path}:4: binding 'other': no node 'ghost'"]
+
+
 def test_a_binding_must_name_node_and_param(write_graph) -> None:
     path = write_graph(
         """

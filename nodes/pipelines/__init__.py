@@ -1,0 +1,1 @@
+"""Generative pipeline nodes."""

@@ -1,0 +1,1 @@
+"""The shared Wan2.1 causal video core."""

@@ -1,0 +1,238 @@
+"""The causal Wan2.1 DiT, with Wan's module names so published checkpoints load as they are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .attention import attention
+from .config import WanConfig
+from .kv_cache import CacheStep, KVCache
+
+
+def sinusoidal_embedding(t: Tensor, dim: int) -> Tensor:
+    """`cat(cos(t·ω), sin(t·ω))` with `ω_k = 10000^(−k/(dim/2))`: float64 `[len(t), dim]`."""
+    half = dim // 2
+    omega = torch.pow(10000.0, -torch.arange(half, dtype=torch.float64, device=t.device) / half)
+    angles = torch.outer(t.to(torch.float64), omega)
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=1)
+
+
+def flow_to_x0(x: Tensor, flow_pred: Tensor, sigma: Tensor) -> Tensor:
+    """`x − σ·flow_pred` in float64 for `[B, F, C, h, w]` latents and σ `[B, F]` per frame."""
+    sigma = sigma.to(device=x.device, dtype=torch.float64)[..., None, None, None]
+    x0 = x.to(torch.float64) - sigma * flow_pred.to(torch.float64)
+    return x0.to(flow_pred.dtype)
+
+
+class LayerNorm(nn.LayerNorm):
+    """LayerNorm computed in float32 and cast back, as Wan's norms are."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        weight = None if self.weight is None else self.weight.float()
+        bias = None if self.bias is None else self.bias.float()
+        return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).type_as(x)
+
+
+class RMSNorm(nn.Module):
+    """RMS norm over the full width in float32, cast back, then scaled by `weight`."""
+
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x32 = x.float()
+        normed = x32 * torch.rsqrt(x32.pow(2).mean(dim=-1, keepdim=True) + self.eps)
+        return normed.type_as(x) * self.weight
+
+
+class AttentionProjections(nn.Module):
+    """The q, k, v, o projections and q/k RMS norms that both attentions of a block have."""
+
+    def __init__(self, config: WanConfig) -> None:
+        super().__init__()
+        dim = config.dim
+        self.num_heads = config.num_heads
+        self.q = nn.Linear(dim, dim)
+        self.k = nn.Linear(dim, dim)
+        self.v = nn.Linear(dim, dim)
+        self.o = nn.Linear(dim, dim)
+        self.norm_q = RMSNorm(dim, config.eps) if config.qk_norm else nn.Identity()
+        self.norm_k = RMSNorm(dim, config.eps) if config.qk_norm else nn.Identity()
+
+    def heads(self, x: Tensor) -> Tensor:
+        """`[B, L, dim]` → `[B, L, heads, head_dim]`."""
+        return x.unflatten(-1, (self.num_heads, -1))
+
+
+class SelfAttention(AttentionProjections):
+    """Self-attention whose keys and values come from the cache policy's step."""
+
+    def forward(self, x: Tensor, step: CacheStep, layer: int) -> Tensor:
+        q = self.heads(self.norm_q(self.q(x)))
+        k = self.heads(self.norm_k(self.k(x)))
+        v = self.heads(self.v(x))
+        return self.o(step.attend(layer, q, k, v).flatten(2))
+
+
+class CrossAttention(AttentionProjections):
+    """Attention to the text context: no mask, no RoPE; keys/values computed once per prompt."""
+
+    def project_context(self, context: Tensor) -> tuple[Tensor, Tensor]:
+        """Keys and values `[B, text_len, heads, head_dim]` of the embedded text."""
+        return self.heads(self.norm_k(self.k(context))), self.heads(self.v(context))
+
+    def forward(self, x: Tensor, keys: Tensor, values: Tensor) -> Tensor:
+        q = self.heads(self.norm_q(self.q(x)))
+        return self.o(attention(q, keys, values).flatten(2))
+
+
+def _by_frame(x: Tensor, frames: int) -> Tensor:
+    """`[B, F·fsl, D]` → `[B, F, fsl, D]`, so per-frame modulation broadcasts over tokens."""
+    return x.unflatten(1, (frames, -1))
+
+
+def _modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    """`x·(1 + scale) + shift` with `[B, F, 1, D]` shift/scale over `[B, F, fsl, D]` tokens."""
+    return x * (1 + scale) + shift
+
+
+class CausalWanBlock(nn.Module):
+    """Self-attention, cross-attention and FFN, with per-frame shift/scale/gate from `e0`."""
+
+    def __init__(self, config: WanConfig) -> None:
+        super().__init__()
+        dim, eps = config.dim, config.eps
+        self.norm1 = LayerNorm(dim, eps, elementwise_affine=False)
+        self.self_attn = SelfAttention(config)
+        self.norm3 = (
+            LayerNorm(dim, eps, elementwise_affine=True)
+            if config.cross_attn_norm
+            else nn.Identity()
+        )
+        self.cross_attn = CrossAttention(config)
+        self.norm2 = LayerNorm(dim, eps, elementwise_affine=False)
+        self.ffn = nn.Sequential(
+            nn.Linear(dim, config.ffn_dim),
+            nn.GELU(approximate="tanh"),
+            nn.Linear(config.ffn_dim, dim),
+        )
+        self.modulation = nn.Parameter(torch.randn(1, 6, dim) / dim**0.5)
+
+    def forward(
+        self, x: Tensor, e0: Tensor, context: tuple[Tensor, Tensor], step: CacheStep, layer: int
+    ) -> Tensor:
+        """One block on `[B, F·fsl, D]` tokens; `e0` is `[B, F, 6, D]`."""
+        frames = e0.shape[1]
+        scale1, shift1, gate1, shift2, scale2, gate2 = (self.modulation.unsqueeze(1) + e0).chunk(
+            6, dim=2
+        )
+        a = _modulate(_by_frame(self.norm1(x), frames), shift1, scale1).flatten(1, 2)
+        x = x + (_by_frame(self.self_attn(a, step, layer), frames) * gate1).flatten(1, 2)
+        x = x + self.cross_attn(self.norm3(x), *context)
+        b = _modulate(_by_frame(self.norm2(x), frames), shift2, scale2).flatten(1, 2)
+        return x + (_by_frame(self.ffn(b), frames) * gate2).flatten(1, 2)
+
+
+class Head(nn.Module):
+    """Output projection, modulated per frame by the time embedding `e` (not `e0`)."""
+
+    def __init__(self, config: WanConfig) -> None:
+        super().__init__()
+        dim = config.dim
+        self.norm = LayerNorm(dim, config.eps, elementwise_affine=False)
+        self.head = nn.Linear(dim, config.out_dim * config.patch_volume)
+        self.modulation = nn.Parameter(torch.randn(1, 2, dim) / dim**0.5)
+
+    def forward(self, x: Tensor, e: Tensor) -> Tensor:
+        """`[B, F·fsl, D]` tokens and `e` `[B, F, D]` → `[B, F·fsl, out_dim·patch volume]`."""
+        shift, scale = (self.modulation.unsqueeze(1) + e.unsqueeze(2)).chunk(2, dim=2)
+        return self.head(_modulate(_by_frame(self.norm(x), e.shape[1]), shift, scale).flatten(1, 2))
+
+
+@dataclass(frozen=True)
+class TextContext:
+    """A prompt prepared for the DiT: every block's cross-attention keys and values."""
+
+    keys: tuple[Tensor, ...]
+    values: tuple[Tensor, ...]
+
+
+class CausalWanModel(nn.Module):
+    """The Wan2.1 text-to-video DiT run chunk by chunk against a KV cache."""
+
+    def __init__(self, config: WanConfig) -> None:
+        super().__init__()
+        self.config = config
+        dim = config.dim
+        self.patch_embedding = nn.Conv3d(
+            config.in_dim, dim, kernel_size=config.patch_size, stride=config.patch_size
+        )
+        self.text_embedding = nn.Sequential(
+            nn.Linear(config.text_dim, dim), nn.GELU(approximate="tanh"), nn.Linear(dim, dim)
+        )
+        self.time_embedding = nn.Sequential(
+            nn.Linear(config.freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim)
+        )
+        self.time_projection = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
+        self.blocks = nn.ModuleList(CausalWanBlock(config) for _ in range(config.num_layers))
+        self.head = Head(config)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the weights are in, which activations follow."""
+        return self.patch_embedding.weight.dtype
+
+    def embed_text(self, prompt_embeds: Tensor) -> TextContext:
+        """Zero-pad `[B, L ≤ text_len, text_dim]` to text_len rows, embed, project per block."""
+        rows = prompt_embeds.shape[1]
+        if rows > self.config.text_len:
+            raise ValueError(
+                f"{rows} text rows, but the model takes at most {self.config.text_len}"
+            )
+        # Padding rows are embedded too and never masked: the published models expect MLP(0) rows.
+        padded = F.pad(prompt_embeds.to(self.dtype), (0, 0, 0, self.config.text_len - rows))
+        context = self.text_embedding(padded)
+        projected = [block.cross_attn.project_context(context) for block in self.blocks]
+        return TextContext(tuple(k for k, _ in projected), tuple(v for _, v in projected))
+
+    def forward(
+        self, x: Tensor, t: Tensor, context: TextContext, cache: KVCache, start_frame: int
+    ) -> Tensor:
+        """Flow prediction for latents `x` `[B, F, in_dim, h, w]` at timesteps `t` `[B, F]`.
+
+        `start_frame` is the absolute latent index of `x`'s first frame; the cache policy
+        decides what is written and attended. Returns `[B, F, out_dim, h, w]`.
+        """
+        batch, frames = t.shape
+        tokens = self.patch_embedding(x.transpose(1, 2).to(self.dtype))
+        grid = (tokens.shape[2], tokens.shape[3], tokens.shape[4])
+        if grid[0] != frames:
+            raise ValueError(f"{frames} timesteps per sample for {grid[0]} latent frames")
+        tokens = tokens.flatten(2).transpose(1, 2)
+        sinusoid = sinusoidal_embedding(t.flatten(), self.config.freq_dim).to(self.dtype)
+        e = self.time_embedding(sinusoid)
+        e0 = self.time_projection(e).unflatten(1, (6, -1)).unflatten(0, (batch, frames))
+        e = e.unflatten(0, (batch, frames))
+        step = cache.begin(start_frame, grid)
+        for layer, block in enumerate(self.blocks):
+            kv = (context.keys[layer], context.values[layer])
+            tokens = block(tokens, e0, kv, step, layer)
+        step.finish()
+        return self.unpatchify(self.head(tokens, e), grid)
+
+    def unpatchify(self, out: Tensor, grid: tuple[int, int, int]) -> Tensor:
+        """`[B, F·h'·w', out_dim·pt·ph·pw]` → `[B, F·pt, out_dim, h'·ph, w'·pw]` latents.
+
+        Each token's values are ordered (pt, ph, pw, channel), channel fastest.
+        """
+        frames, rows, cols = grid
+        pt, ph, pw = self.config.patch_size
+        out = out.reshape(out.shape[0], frames, rows, cols, pt, ph, pw, self.config.out_dim)
+        out = out.permute(0, 1, 4, 7, 2, 5, 3, 6)
+        return out.reshape(out.shape[0], frames * pt, self.config.out_dim, rows * ph, cols * pw)

@@ -1,0 +1,140 @@
+"""The user's assets folder (reference images and videos): list, store and find files, never
+reading or writing anything outside the folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Literal
+
+from pydantic import BaseModel
+
+AssetType = Literal["image", "video"]
+MEDIA_TYPES: dict[str, str] = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".bmp": "image/bmp",
+    ".mp4": "video/mp4",
+    ".avi": "video/x-msvideo",
+    ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska",
+    ".webm": "video/webm",
+}
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+TOO_LARGE = "File size exceeds maximum of 50MB"
+
+
+class AssetError(ValueError):
+    """A file name or path that may not be used."""
+
+
+class AssetTooLarge(AssetError):
+    """An upload over MAX_UPLOAD_BYTES."""
+
+
+class Asset(BaseModel):
+    """One asset as Scope lists it; `path` is absolute and contains the `assets` folder."""
+
+    name: str
+    path: str
+    size_mb: float
+    folder: str | None
+    type: AssetType
+    created_at: float
+
+
+def asset_type(name: str) -> AssetType | None:
+    media = MEDIA_TYPES.get(Path(name).suffix.lower(), "")
+    return "image" if media.startswith("image/") else "video" if media else None
+
+
+def _inside(folder: Path, path: Path) -> bool:
+    """Whether `path`, links followed, is in `folder` (itself resolved)."""
+    return path.resolve().is_relative_to(folder)
+
+
+def describe(folder: Path, path: Path) -> Asset:
+    stat = path.stat()
+    relative = path.parent.relative_to(folder)
+    kind = asset_type(path.name)
+    assert kind is not None
+    return Asset(
+        name=path.stem,
+        path=str(path),
+        size_mb=round(stat.st_size / (1024 * 1024), 2),
+        folder=None if relative == Path(".") else relative.as_posix(),
+        type=kind,
+        created_at=stat.st_ctime,
+    )
+
+
+def list_assets(folder: Path, kind: str | None) -> list[Asset]:
+    """Images and/or videos anywhere under `folder`, newest first (extensions in any case)."""
+    folder = folder.resolve()
+    found = []
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            path = Path(root) / name
+            if asset_type(name) in ((kind,) if kind else ("image", "video")) and _inside(
+                folder, path
+            ):
+                found.append(describe(folder, path))
+    return sorted(found, key=lambda a: (-a.created_at, a.folder or "", a.name))
+
+
+def clean_filename(filename: str) -> str:
+    """The name to store an upload under: no folders, no control characters, no leading dots;
+    the extension must be an image or video type."""
+    name = re.split(r"[/\\]", filename)[-1]
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip().lstrip(".").strip()
+    if not name:
+        raise AssetError(f"Invalid file name {filename!r}")
+    if asset_type(name) is None:
+        allowed = ", ".join(MEDIA_TYPES)
+        raise AssetError(f"Invalid file type. Allowed types: {allowed}")
+    return name
+
+
+async def save_upload(folder: Path, filename: str, chunks: AsyncIterator[bytes]) -> Asset:
+    """Store an upload as `folder/<clean name>` (replacing a file of that name): written to a
+    temporary file in the folder first, so a failed or oversized upload leaves nothing."""
+    name = clean_filename(filename)
+    folder.mkdir(parents=True, exist_ok=True)
+    folder = folder.resolve()
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".upload-")
+    try:
+        size = 0
+        with os.fdopen(handle, "wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > MAX_UPLOAD_BYTES:
+                    raise AssetTooLarge(TOO_LARGE)
+                out.write(chunk)
+        os.replace(temporary, folder / name)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return describe(folder, folder / name)
+
+
+def find_asset(folder: Path, relative: str) -> Path:
+    """The file at `relative` in `folder`; AssetError for a path that leaves the folder,
+    FileNotFoundError when there is no such file."""
+    if (
+        PurePosixPath(relative).is_absolute()
+        or PureWindowsPath(relative).anchor
+        or ".." in re.split(r"[/\\]", relative)
+    ):
+        raise AssetError("Invalid path")
+    folder = folder.resolve()
+    path = folder / relative
+    if not _inside(folder, path):
+        raise AssetError("Invalid path")
+    if not path.is_file():
+        raise FileNotFoundError(relative)
+    return path

@@ -1,0 +1,67 @@
+"""Error responses in Scope's shape, `{"detail": "..."}`: 422 for invalid input, 500 otherwise."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
+from pydantic import ValidationError
+
+log = logging.getLogger(__name__)
+
+
+class InvalidInput(HTTPException):
+    """A request value that fails validation: 422, the detail names the field."""
+
+    status_code = HTTP_422_UNPROCESSABLE_ENTITY
+
+    @classmethod
+    def from_pydantic(cls, error: ValidationError, prefix: str) -> InvalidInput:
+        """One message per problem, each naming its field as `prefix.field`."""
+        problems = []
+        for item in error.errors():
+            where = ".".join([prefix, *(str(part) for part in item["loc"])])
+            problems.append(f"{where}: {item['msg']}")
+        return cls(detail="; ".join(problems))
+
+
+def _detail_of(exc: ValidationException) -> str:
+    """Litestar lists the bad fields in `extra`; name each one (the body as a whole is `data`)."""
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    problems = []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        if item.get("key") == "data":
+            problems.append("request body: a JSON object is required")
+        else:
+            problems.append(f"{item.get('key')}: {item.get('message')}")
+    return "; ".join(problems) or exc.detail
+
+
+def _body(detail: str, status: int, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response({"detail": detail}, status_code=status, headers=headers)
+
+
+def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    return _body(_detail_of(exc), HTTP_422_UNPROCESSABLE_ENTITY)
+
+
+def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    return _body(exc.detail, exc.status_code, exc.headers)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("%s %s failed", request.method, request.url.path)
+    return _body(f"Internal server error: {exc}", HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+exception_handlers: dict[type[Exception], Any] = {
+    ValidationException: _validation,
+    HTTPException: _http,
+    Exception: _unexpected,
+}
+"""For `Litestar(exception_handlers=...)`."""

@@ -1,0 +1,99 @@
+"""`POST /api/v1/pipeline/load`: the request body, and its `load_params` checked against the
+chosen pipeline node's own Config."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from scope_graph.node import NodeConfig
+from scope_graph.pipeline import RegisteredPipeline
+from server.errors import InvalidInput
+
+DEFAULT_PIPELINE = "streamdiffusionv2"
+"""What Scope loads when a request names no pipeline."""
+
+
+class LoadRequest(BaseModel):
+    """Scope's body (`pipeline_id`), or the later one (`pipeline_ids`); `seed` or `base_seed`."""
+
+    pipeline_id: str = DEFAULT_PIPELINE
+    pipeline_ids: list[str] | None = None
+    load_params: dict[str, Any] | None = None
+
+    def chosen_id(self) -> str:
+        """The pipeline to load; 422 for an empty or ambiguous choice."""
+        if self.pipeline_ids is None:
+            return self.pipeline_id
+        if not self.pipeline_ids:
+            raise InvalidInput(detail="pipeline_ids: must name one pipeline, got an empty list")
+        if len(self.pipeline_ids) > 1:
+            raise InvalidInput(
+                detail=f"pipeline_ids: one pipeline per load, got {len(self.pipeline_ids)} "
+                "(pipeline chains are not supported)"
+            )
+        chosen = self.pipeline_ids[0]
+        if "pipeline_id" in self.model_fields_set and self.pipeline_id != chosen:
+            raise InvalidInput(
+                detail=f"pipeline_id {self.pipeline_id!r} and pipeline_ids {[chosen]} disagree"
+            )
+        return chosen
+
+
+class LoadMessage(BaseModel):
+    message: str
+
+
+class _LoraSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    scale: float = Field(1.0, ge=-10.0, le=10.0)
+    merge_mode: Literal["runtime_peft", "permanent_merge"] | None = None
+
+
+class _ScopeLoadParams(BaseModel):
+    """Every load param a Scope client may send. A pipeline ignores those its Config lacks (the
+    frontend sends `height`/`width` to passthrough and `vace_ref_images` to every VACE
+    pipeline), but their values must still be valid; any other key is an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    height: int | None = Field(None, ge=1, le=2048)
+    width: int | None = Field(None, ge=1, le=2048)
+    seed: int | None = Field(None, ge=0)
+    base_seed: int | None = Field(None, ge=0)
+    quantization: Literal["fp8_e4m3fn"] | None = None
+    vace_enabled: bool | None = None
+    loras: list[_LoraSpec] | None = None
+    lora_merge_mode: Literal["permanent_merge", "runtime_peft"] | None = None
+    vae_type: str | None = None
+    vace_ref_images: list[str] | None = None
+    vace_context_scale: float | None = Field(None, ge=0.0, le=2.0)
+    ref_images: list[str] | None = None
+
+
+def _rename_seed(params: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """Scope 0.1.0 renamed `seed` to `base_seed`: accept either for whichever the Config has."""
+    if "seed" in params and "base_seed" in params and params["seed"] != params["base_seed"]:
+        raise InvalidInput(detail="load_params: seed and base_seed disagree; send one of them")
+    own = next((name for name in ("seed", "base_seed") if name in fields), None)
+    other = {"seed": "base_seed", "base_seed": "seed"}.get(own or "")
+    if own is not None and other in params:
+        params = {**params, own: params[other]}
+        del params[other]
+    return params
+
+
+def build_config(pipeline: RegisteredPipeline, load_params: dict[str, Any] | None) -> NodeConfig:
+    """The validated Config of the pipeline node; 422 naming the first bad field otherwise."""
+    config_type = pipeline.cls.Config
+    params = _rename_seed(dict(load_params or {}), config_type.model_fields)
+    own = {key: value for key, value in params.items() if key in config_type.model_fields}
+    ignored = {key: value for key, value in params.items() if key not in own}
+    try:
+        _ScopeLoadParams.model_validate(ignored)
+        return config_type.model_validate(own)
+    except ValidationError as exc:
+        raise InvalidInput.from_pydantic(exc, "load_params") from exc

@@ -1,0 +1,202 @@
+"""The Scope API's pipeline slot: one pipeline node set up in the background, kept until replaced.
+
+The node loads its weights through the process-wide model cache under the same key a graph
+run uses for that node type and config, so every WebRTC session's run shares them. A load
+request replaces whatever is loaded or loading (the last request wins); the slot tears the
+old node down, which releases its weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ValidationError
+
+from scope_graph.clock import WallClock
+from scope_graph.cuda import new_stream
+from scope_graph.model_cache import ModelCache, SharedWeights, models
+from scope_graph.node import Node, NodeConfig, NodeContext
+from scope_graph.pipeline import RegisteredPipeline, available_pipelines
+from scope_graph.run import default_device
+
+log = logging.getLogger(__name__)
+
+
+class PipelineStatus(BaseModel):
+    """`GET /api/v1/pipeline/status`."""
+
+    status: Literal["not_loaded", "loading", "loaded", "error"]
+    pipeline_id: str | None = None
+    load_params: dict[str, Any] | None = None
+    loaded_lora_adapters: list[dict[str, Any]] | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadedPipeline:
+    """What a session needs to run the loaded pipeline: its id, node type and validated config."""
+
+    pipeline_id: str
+    node_type: str
+    config: NodeConfig
+    pipeline: RegisteredPipeline
+
+
+@dataclass(frozen=True)
+class _Held:
+    loaded: LoadedPipeline
+    node: Node
+    context: NodeContext
+
+
+def _lora_adapters(loaded: LoadedPipeline) -> list[dict[str, Any]] | None:
+    """Scope's `loaded_lora_adapters`: None without LoRA support, else the config's `loras`."""
+    if not loaded.pipeline.info.supports_lora:
+        return None
+    config = loaded.config.model_dump(mode="json")
+    default_mode = config.get("lora_merge_mode", "permanent_merge")
+    return [
+        {**lora, "merge_mode": lora.get("merge_mode") or default_mode}
+        for lora in config.get("loras") or []
+    ]
+
+
+class PipelineManager:
+    """States: not_loaded → loading → loaded | error; an error is reported once, then the
+    slot is not_loaded again. Thread-safe; loading runs on a thread of its own."""
+
+    def __init__(self, device: torch.device | None = None, cache: ModelCache = models) -> None:
+        self.device = device or default_device()
+        self._cache = cache
+        self._lock = threading.Lock()
+        self._held: _Held | None = None
+        self._wanted: LoadedPipeline | None = None
+        self._error: str | None = None
+        self._worker: threading.Thread | None = None
+        self._closed = False
+
+    def load(self, pipeline: RegisteredPipeline, config: NodeConfig) -> None:
+        """Start loading (status is `loading` when this returns) unless exactly this pipeline
+        and config is loaded or being loaded already."""
+        wanted = LoadedPipeline(pipeline.id, pipeline.node_type, config, pipeline)
+        with self._lock:
+            if self._closed:
+                return
+            current = self._wanted or (self._held.loaded if self._held else None)
+            if current == wanted:
+                return
+            self._wanted, self._error = wanted, None
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._work, name="pipeline-load", daemon=True
+                )
+                self._worker.start()
+
+    def loaded(self) -> LoadedPipeline | None:
+        """The loaded pipeline, or None while nothing is loaded or a load is under way."""
+        with self._lock:
+            return None if self._wanted or not self._held else self._held.loaded
+
+    def status(self) -> PipelineStatus:
+        """The state for clients; reading an error clears it (Scope's one-shot error)."""
+        with self._lock:
+            if self._wanted is not None:
+                return PipelineStatus(status="loading")
+            if self._error is not None:
+                error, self._error = self._error, None
+                return PipelineStatus(status="error", error=error)
+            if self._held is None:
+                return PipelineStatus(status="not_loaded")
+            loaded = self._held.loaded
+            return PipelineStatus(
+                status="loaded",
+                pipeline_id=loaded.pipeline_id,
+                load_params=loaded.config.model_dump(mode="json"),
+                loaded_lora_adapters=_lora_adapters(loaded),
+            )
+
+    def close(self) -> None:
+        """Finish a load under way, then tear the pipeline down (server shutdown)."""
+        with self._lock:
+            self._closed, self._wanted = True, None
+            worker = self._worker
+        if worker is not None:
+            worker.join()
+        with self._lock:
+            held, self._held = self._held, None
+        self._release(held)
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                wanted, held = self._wanted, self._held
+                if wanted is None or (held is not None and held.loaded == wanted):
+                    self._wanted, self._worker = None, None
+                    return
+                self._held = None
+            self._release(held)
+            try:
+                new = self._set_up(wanted)
+            except Exception as exc:
+                log.exception("loading pipeline %s failed", wanted.pipeline_id)
+                with self._lock:
+                    if self._wanted is wanted:
+                        self._wanted = None
+                        self._error = f"Failed to load pipeline {wanted.pipeline_id}: {exc}"
+                continue
+            with self._lock:
+                self._held = new
+            log.info("pipeline %s loaded", wanted.pipeline_id)
+
+    def _set_up(self, wanted: LoadedPipeline) -> _Held:
+        node = wanted.pipeline.cls(wanted.config)
+        context = NodeContext(
+            wanted.pipeline_id,
+            device=self.device,
+            clock=WallClock(),
+            live=True,
+            weights=SharedWeights(
+                self._cache, wanted.node_type, wanted.config.model_dump_json(), str(self.device)
+            ),
+            stream=new_stream(self.device),
+        )
+        try:
+            node.setup(context)
+        except BaseException:
+            context.weights.release()
+            raise
+        return _Held(wanted, node, context)
+
+    @staticmethod
+    def _release(held: _Held | None) -> None:
+        """Tear the node down and drop its weights (the cache frees memory once unused)."""
+        if held is None:
+            return
+        try:
+            held.node.teardown()
+        except Exception:
+            log.exception("teardown of pipeline %s failed", held.loaded.pipeline_id)
+        held.context.weights.release()
+        log.info("pipeline %s unloaded", held.loaded.pipeline_id)
+
+
+def prewarm(manager: PipelineManager, pipeline_id: str) -> None:
+    """Start loading `pipeline_id` with its default config (the `PIPELINE` variable)."""
+    pipeline = available_pipelines().get(pipeline_id)
+    if pipeline is None:
+        log.error(
+            "PIPELINE=%s: no such pipeline on this machine (available: %s)",
+            pipeline_id,
+            ", ".join(available_pipelines()),
+        )
+        return
+    try:
+        config = pipeline.cls.Config()
+    except ValidationError as exc:
+        log.error("PIPELINE=%s: its config needs load params: %s", pipeline_id, exc)
+        return
+    manager.load(pipeline, config)

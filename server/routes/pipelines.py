@@ -1,0 +1,43 @@
+"""`GET /api/v1/pipelines/schemas`, and finding a pipeline by the id a request names."""
+
+from __future__ import annotations
+
+from litestar import get
+from litestar.exceptions import NotFoundException
+from pydantic import BaseModel
+
+from scope_graph.pipeline import PipelineSchema, RegisteredPipeline, all_pipelines
+from scope_graph.pipeline import available_pipelines as runnable_pipelines
+from server.errors import InvalidInput
+
+
+class PipelineSchemas(BaseModel):
+    pipelines: dict[str, PipelineSchema]
+
+
+def find_pipeline(pipeline_id: str, *, runnable: bool) -> RegisteredPipeline:
+    """The pipeline named `pipeline_id`: 404 when there is none; with `runnable`, 422 when
+    this machine cannot run it (no CUDA)."""
+    known = all_pipelines()
+    if pipeline_id not in known:
+        raise NotFoundException(
+            detail=f"Unknown pipeline {pipeline_id!r}. Known pipelines: {', '.join(known)}"
+        )
+    if runnable and pipeline_id not in runnable_pipelines():
+        vram = known[pipeline_id].info.estimated_vram_gb
+        raise InvalidInput(
+            detail=f"pipeline_id: {pipeline_id!r} needs a CUDA GPU (about {vram:g} GB of "
+            f"memory) and this machine has none. Available: {', '.join(runnable_pipelines())}"
+        )
+    return known[pipeline_id]
+
+
+@get("/api/v1/pipelines/schemas", tags=["pipeline"], sync_to_thread=False)
+def pipeline_schemas() -> PipelineSchemas:
+    """Metadata and config schema of every pipeline this machine can run."""
+    return PipelineSchemas(
+        pipelines={pid: pipeline.schema() for pid, pipeline in runnable_pipelines().items()}
+    )
+
+
+routes = [pipeline_schemas]

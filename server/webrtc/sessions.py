@@ -1,0 +1,83 @@
+"""The live sessions: opened from offers, found by id for trickled candidates, closed at
+shutdown. Sessions are independent runs of the default graph; any number may run at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from pathlib import Path
+
+from aiortc import RTCPeerConnection
+
+from scope_graph.run import GraphRun, Mode
+from server.pipeline_manager import PipelineManager
+from server.webrtc.ice import IceProvider, rtc_configuration
+from server.webrtc.protocol import InitialParameters, validate_parameters
+from server.webrtc.session import Session
+from server.webrtc.session_graph import session_graph
+from server.webrtc.signalling import Answer, Candidate, Offer, answer
+
+log = logging.getLogger(__name__)
+
+
+class PipelineNotLoaded(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__("Pipeline not loaded. Please load pipeline first.")
+
+
+class UnknownSession(LookupError):
+    pass
+
+
+class Sessions:
+    def __init__(self, pipelines: PipelineManager, ice: IceProvider, graph_path: Path) -> None:
+        self.pipelines = pipelines
+        self.ice = ice
+        self.graph_path = graph_path
+        self._sessions: dict[str, Session] = {}
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def get(self, session_id: str) -> Session:
+        session = self._sessions.get(session_id)
+        if session is None or session.pc.connectionState in ("closed", "failed"):
+            raise UnknownSession(f"Session {session_id} not found")
+        return session
+
+    async def open(self, offer: Offer) -> Answer:
+        """Answer `offer` with a new session. Raises ProtocolError or ParamError (bad initial
+        parameters), PipelineNotLoaded, OfferError (an offer that cannot be answered)."""
+        initial = validate_parameters(offer.initialParameters or {}, InitialParameters)
+        loaded = self.pipelines.loaded()
+        if loaded is None:
+            raise PipelineNotLoaded
+        run = GraphRun(
+            session_graph(self.graph_path, loaded), Mode.LIVE, device=self.pipelines.device
+        )
+        # Setting up may load per-run state on the GPU: keep the event loop free meanwhile.
+        await asyncio.to_thread(run.setup)
+        pc = RTCPeerConnection(rtc_configuration(await self.ice.servers()))
+        session = Session(str(uuid.uuid4()), pc, run, self._forget)
+        try:
+            session.apply(initial)
+            session.take_input(await answer(pc, offer.sdp, session.output.track))
+        except BaseException:
+            await session.close()
+            raise
+        self._sessions[session.id] = session
+        log.info("session %s opened (%s, %d live)", session.id, loaded.pipeline_id, len(self))
+        return Answer(sdp=pc.localDescription.sdp, sessionId=session.id)
+
+    async def add_candidates(self, session_id: str, candidates: list[Candidate]) -> None:
+        session = self.get(session_id)
+        for candidate in candidates:
+            await session.pc.addIceCandidate(candidate.to_rtc())
+
+    def _forget(self, session_id: str) -> None:
+        self._sessions.pop(session_id, None)
+
+    async def close_all(self) -> None:
+        """Close every session (server shutdown)."""
+        await asyncio.gather(*(s.close() for s in list(self._sessions.values())))

@@ -1,0 +1,176 @@
+"""webrtc_output: frames go out on a track, evenly spaced at the rate they are produced."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import threading
+
+import av
+import numpy as np
+import pytest
+from aiortc.mediastreams import MediaStreamError
+
+from nodes.sinks.playout import Playout
+from nodes.sinks.webrtc_output import VIDEO_CLOCK, OutputTrack, WebRTCOutput
+from scope_graph.frames import Frames
+from scope_graph.harness import NodeHarness
+from scope_graph.node import EndOfStream
+
+
+def simulate(playout: Playout[int], arrivals: list[tuple[float, int]]) -> list[tuple[float, int]]:
+    """Drive `playout` on a simulated clock: frames arrive at the given times, each frame is
+    sent as soon as it is due. Returns (send time, frame) in order."""
+    pending = sorted(arrivals)
+    sent: list[tuple[float, int]] = []
+    now = 0.0
+    while pending or len(playout):
+        due = playout.due()
+        if due is not None and (not pending or max(due, now) <= pending[0][0]):
+            now = max(due, now)
+            sent.append((now, playout.pop(now)))
+        else:
+            now, frame = pending.pop(0)
+            playout.put(frame, now)
+    return sent
+
+
+def test_a_chunk_of_12_is_played_out_evenly_at_the_producers_rate() -> None:
+    # 12 frames every 400 ms, handed over 0.2 ms apart: 30 fps in bursts.
+    arrivals = [(0.4 * c + 0.0002 * i, 12 * c + i) for c in range(10) for i in range(12)]
+
+    sent = simulate(Playout(fps=60), arrivals)
+
+    assert [f for _, f in sent] == list(range(120))
+    gaps = [b - a for (a, _), (b, _) in zip(sent[36:], sent[37:], strict=False)]
+    assert min(gaps) > 0.025  # never a burst
+    assert statistics.median(gaps) == pytest.approx(0.95 / 30, rel=0.02)
+    assert max(gaps) < 0.055  # one slightly longer hold as each chunk ends
+
+
+def test_a_steady_stream_with_jitter_is_not_held_back() -> None:
+    rng = np.random.default_rng(0)
+    arrivals = [(i / 30 + rng.uniform(0, 0.008), i) for i in range(300)]
+
+    sent = simulate(Playout(), arrivals)
+
+    lags = [s - arrivals[f][0] for s, f in sent]
+    assert max(lags) < 1e-9  # single frames go out as they come
+
+
+def test_a_late_frame_does_not_delay_the_frames_after_it() -> None:
+    arrivals = [(i / 30, i) for i in range(30) if i != 10] + [(11 / 30 - 0.002, 10)]
+
+    sent = simulate(Playout(), arrivals)
+
+    lags = {f: s - t for (s, f), (t, _) in zip(sent, sorted(arrivals), strict=True)}
+    assert lags[11] == pytest.approx(0.95 / 30, abs=0.005)  # spaced from the late one
+    assert lags[12] < 0.5 / 30  # not shown right after 11: half an interval at least
+    assert all(lag < 1e-9 for f, lag in lags.items() if f >= 13)
+
+
+def test_a_backlog_is_caught_up_and_bounded() -> None:
+    playout: Playout[int] = Playout()
+    playout.put(0, 1.0)
+    playout.pop(1.0)
+    for i in range(1, 11):  # single frames at 30 fps that nobody takes
+        playout.put(i, 1.0 + i / 30)
+
+    assert len(playout) == 3  # at most two bursts' worth (three frames at least) wait
+    assert playout.dropped == 7
+    # Three waiting where one is expected: the next goes out three times sooner.
+    assert playout.due() == pytest.approx(1.0 + 0.95 * playout.interval / 3)
+    playout.clear()
+    assert playout.due() is None
+
+
+def picture(value: int) -> av.VideoFrame:
+    return av.VideoFrame.from_ndarray(np.full((16, 16, 3), value, np.uint8), format="rgb24")
+
+
+def test_track_sends_frames_put_from_another_thread_with_90khz_timestamps() -> None:
+    track = OutputTrack()
+
+    async def receive() -> list[av.VideoFrame]:
+        feeder = threading.Thread(target=lambda: [track.put(picture(i)) for i in range(3)])
+        first = asyncio.ensure_future(track.recv())
+        await asyncio.sleep(0.01)  # recv waits on its future: the thread wakes it
+        feeder.start()
+        frames = [await first] + [await track.recv() for _ in range(2)]
+        feeder.join()
+        return frames
+
+    frames = asyncio.run(receive())
+
+    assert [int(f.to_ndarray()[0, 0, 0]) for f in frames] == [0, 1, 2]
+    assert [f.time_base for f in frames] == [frames[0].time_base] * 3
+    assert frames[0].time_base.denominator == VIDEO_CLOCK
+    assert frames[0].pts < frames[1].pts < frames[2].pts
+
+
+def test_paused_track_resends_the_last_frame_then_resumes() -> None:
+    track = OutputTrack()
+
+    async def receive() -> tuple[list[int], list[int]]:
+        track.put(picture(7))
+        await track.recv()
+        track.set_paused(True)
+        track.put(picture(8))  # produced before the pause reached the producer
+        values, pts = [], []
+        for i in range(4):
+            if i == 3:
+                track.set_paused(False)
+            frame = await track.recv()
+            values.append(int(frame.to_ndarray()[0, 0, 0]))
+            pts.append(frame.pts)  # the repeated frame is stamped afresh each time
+        return values, pts
+
+    values, pts = asyncio.run(receive())
+
+    assert values == [7, 7, 7, 8]
+    assert pts == sorted(set(pts))  # fresh, increasing timestamps for every repeat
+
+
+def test_end_from_another_thread_stops_a_waiting_recv() -> None:
+    track = OutputTrack()
+
+    async def receive() -> None:
+        waiting = asyncio.ensure_future(track.recv())
+        await asyncio.sleep(0.01)
+        threading.Thread(target=track.end).start()
+        await waiting
+
+    with pytest.raises(MediaStreamError):
+        asyncio.run(receive())
+
+
+def test_sink_hands_every_frame_of_a_chunk_to_its_track(make_frames) -> None:
+    chunk: Frames = make_frames(4)
+    with NodeHarness(WebRTCOutput) as h:
+        assert h.push("video", chunk) == 4
+        track = h.node.track
+
+    assert len(track._playout) == 4
+    assert track.readyState == "ended"  # teardown ended it
+
+
+def test_a_paused_sink_holds_its_producer_until_resumed_or_released(make_frames) -> None:
+    with NodeHarness(WebRTCOutput) as h:
+        h.node.track.set_paused(True)
+        results: list[int] = []
+        frames = make_frames(1)
+
+        def push() -> None:
+            with pytest.raises(EndOfStream):  # released: the run is stopping
+                h.push("video", frames)
+            results.append(1)
+
+        blocked = threading.Thread(target=push)
+        blocked.start()
+        blocked.join(timeout=0.2)
+        assert blocked.is_alive()  # held while paused
+        h.node.unblock()
+        blocked.join(timeout=10)
+
+    assert not blocked.is_alive()
+    assert results == [1]

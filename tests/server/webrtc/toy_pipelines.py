@@ -1,0 +1,59 @@
+"""Pipeline node types for the WebRTC tests: a generator that needs no input in text mode."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from peer import coded_picture
+from pydantic import Field
+
+from scope_graph.frames import Frames
+from scope_graph.node import Node, NodeConfig, NodeParams, Requirements, one_shot
+from scope_graph.pipeline import PipelineInfo
+from scope_graph.ports import video
+
+
+class ToyGeneratorConfig(NodeConfig):
+    chunk: int = Field(4, ge=1, description="Frames per call")
+    fail_after: int | None = Field(None, ge=0, description="Calls before it raises")
+
+
+class ToyGeneratorParams(NodeParams):
+    input_mode: Literal["text", "video"] = "text"
+    prompts: list[dict[str, Any]] | None = None
+    noise_scale: float | None = Field(None, ge=0, le=0.5)  # narrower than Scope's range
+    reset_cache: bool = one_shot(False)
+
+
+class ToyGenerator(Node):
+    """Text mode: chunks of coded pictures at 30 fps, from nothing. Video mode: passthrough."""
+
+    Config = ToyGeneratorConfig
+    Params = ToyGeneratorParams
+    inputs = (video(optional=True),)
+    outputs = (video(),)
+    pipeline = PipelineInfo(name="Toy generator", description="Counts frames, for tests.")
+
+    config: ToyGeneratorConfig
+
+    def setup(self, context: Any) -> None:
+        self.index = 0
+        self.calls = 0
+        self.seen: list[ToyGeneratorParams] = []
+
+    def requirements(self, params: ToyGeneratorParams) -> Requirements:
+        return Requirements(1 if params.input_mode == "video" else 0)
+
+    def process(self, inputs: dict[str, Any], params: ToyGeneratorParams) -> dict[str, Any]:
+        self.calls += 1
+        self.seen.append(params)
+        if self.config.fail_after is not None and self.calls > self.config.fail_after:
+            raise RuntimeError("the toy generator broke")
+        if "video" in inputs:
+            return {"video": inputs["video"]}
+        first, self.index = self.index, self.index + self.config.chunk
+        pictures = [coded_picture(i) for i in range(first, self.index)]
+        data = torch.from_numpy(np.stack(pictures))
+        return {"video": Frames(data, tuple(i / 30 for i in range(first, self.index)))}
