@@ -21,13 +21,6 @@ def sinusoidal_embedding(t: Tensor, dim: int) -> Tensor:
     return torch.cat([torch.cos(angles), torch.sin(angles)], dim=1)
 
 
-def flow_to_x0(x: Tensor, flow_pred: Tensor, sigma: Tensor) -> Tensor:
-    """`x − σ·flow_pred` in float64 for `[B, F, C, h, w]` latents and σ `[B, F]` per frame."""
-    sigma = sigma.to(device=x.device, dtype=torch.float64)[..., None, None, None]
-    x0 = x.to(torch.float64) - sigma * flow_pred.to(torch.float64)
-    return x0.to(flow_pred.dtype)
-
-
 class LayerNorm(nn.LayerNorm):
     """LayerNorm computed in float32 and cast back, as Wan's norms are."""
 
@@ -129,9 +122,8 @@ class CausalWanBlock(nn.Module):
     ) -> Tensor:
         """One block on `[B, F·fsl, D]` tokens; `e0` is `[B, F, 6, D]`."""
         frames = e0.shape[1]
-        scale1, shift1, gate1, shift2, scale2, gate2 = (self.modulation.unsqueeze(1) + e0).chunk(
-            6, dim=2
-        )
+        modulation = self.modulation.unsqueeze(1) + e0
+        shift1, scale1, gate1, shift2, scale2, gate2 = modulation.chunk(6, dim=2)
         a = _modulate(_by_frame(self.norm1(x), frames), shift1, scale1).flatten(1, 2)
         x = x + (_by_frame(self.self_attn(a, step, layer), frames) * gate1).flatten(1, 2)
         x = x + self.cross_attn(self.norm3(x), *context)

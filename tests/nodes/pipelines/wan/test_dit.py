@@ -9,8 +9,9 @@ import torch
 from torch import Tensor
 
 from nodes.pipelines.wan.config import WanConfig
-from nodes.pipelines.wan.dit import CausalWanModel, flow_to_x0, sinusoidal_embedding
+from nodes.pipelines.wan.dit import CausalWanModel, sinusoidal_embedding
 from nodes.pipelines.wan.kv_cache import SinkWindowCache
+from nodes.pipelines.wan.scheduler import FlowMatchScheduler
 
 CONFIG = WanConfig(
     dim=64, ffn_dim=96, num_heads=2, num_layers=2, text_dim=24, text_len=10, freq_dim=32
@@ -19,6 +20,7 @@ ROWS, COLS = 2, 3  # tokens per frame: latents are 4 x 6
 FSL = ROWS * COLS
 C, D, HEADS, HEAD_DIM = CONFIG.in_dim, CONFIG.dim, CONFIG.num_heads, CONFIG.head_dim
 EPS = 1e-6
+SCHEDULER = FlowMatchScheduler(shift=5.0)
 
 
 @pytest.fixture(scope="module")
@@ -214,15 +216,9 @@ def test_one_call_matches_the_semantics(model: CausalWanModel) -> None:
     expected = Reference(model, sink=2, window=4)(x[0], t[0], prompt[0], 0)
     assert flow.shape == x.shape and flow.dtype == torch.float32
     torch.testing.assert_close(flow[0].double(), expected, rtol=1e-5, atol=1e-5)
-
-
-def test_flow_to_x0_is_float64_per_frame() -> None:
-    x, flow = torch.randn(1, 3, C, 4, 4), torch.randn(1, 3, C, 4, 4)
-    sigma = torch.tensor([[1.0, 0.75000006, 0.00498008]])
-    x0 = flow_to_x0(x, flow, sigma)
-    expected = x.double() - sigma.double()[0, :, None, None, None] * flow.double()
-    assert torch.equal(x0, expected.float())
-    assert flow_to_x0(x.bfloat16(), flow.bfloat16(), sigma).dtype == torch.bfloat16
+    x0 = SCHEDULER.flow_to_x0(flow, x, t)  # x − σ(t)·flow, σ per frame from the shift-5 table
+    sigma = torch.tensor([0.75000006, 0.25159743], dtype=torch.float64)[:, None, None, None]
+    torch.testing.assert_close(x0[0].double(), x[0] - sigma * expected, rtol=1e-5, atol=1e-5)
 
 
 def test_batch_elements_are_independent(model: CausalWanModel) -> None:
@@ -269,7 +265,7 @@ def test_chunked_generation_attends_sink_window_and_recache(model: CausalWanMode
             for step in (1000, 500):
                 t = torch.full((1, 2), step)
                 flow = call(x, t, prompt, start)
-                x0 = flow_to_x0(x, flow, t / 1000)
+                x0 = SCHEDULER.flow_to_x0(flow, x, t)
                 x = 0.5 * x0 + 0.5 * torch.randn(x0.shape, generator=gen)
             call(x0, torch.zeros(1, 2), prompt, start)  # commit pass at t = 0
             clean.append(x0)
