@@ -55,10 +55,14 @@ class Session:
         self._input_task: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
         self._spout_warned = False
-        self._connect_timer = self._loop.call_later(CONNECT_TIMEOUT_S, self._give_up)
+        self._connect_timer: asyncio.TimerHandle | None = None
         pc.on("datachannel", self._on_datachannel)
         pc.on("connectionstatechange", self._on_state)
         run.add_done_callback(self._on_run_done)
+
+    def expect_connection(self) -> None:
+        """Give the client CONNECT_TIMEOUT_S from now (the answer is out) to connect."""
+        self._connect_timer = self._loop.call_later(CONNECT_TIMEOUT_S, self._give_up)
 
     def take_input(self, track: MediaStreamTrack | None) -> None:
         """Feed the client's video track (None: a receive-only offer) into the input node."""
@@ -121,7 +125,8 @@ class Session:
         state = self.pc.connectionState
         log.info("session %s: connection %s", self.id, state)
         if state == "connected" and self._closing is None and self.run.state is RunState.CREATED:
-            self._connect_timer.cancel()
+            if self._connect_timer is not None:
+                self._connect_timer.cancel()
             self.run.start()
         elif state in ("closed", "failed"):
             await self.close()
@@ -147,7 +152,8 @@ class Session:
         await asyncio.shield(self._closing)
 
     async def _close(self) -> None:
-        self._connect_timer.cancel()
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
         try:
             await self.pc.close()
             if self._input_task is not None:

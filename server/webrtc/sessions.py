@@ -67,6 +67,7 @@ class Sessions:
             await session.close()
             raise
         self._sessions[session.id] = session
+        session.expect_connection()
         log.info("session %s opened (%s, %d live)", session.id, loaded.pipeline_id, len(self))
         return Answer(sdp=pc.localDescription.sdp, sessionId=session.id)
 
