@@ -58,8 +58,11 @@ def _quote(keys: list[str]) -> str:
     return ", ".join(keys[:_SHOWN]) + (", ..." if len(keys) > _SHOWN else "")
 
 
-def check_state_dict(model: CausalWanModel, state_dict: Mapping[str, Tensor], path: Path) -> None:
-    """Raise naming the file and the first mismatched keys unless names and shapes match."""
+def check_state_dict(
+    model: torch.nn.Module, state_dict: Mapping[str, Tensor], path: Path, what: str
+) -> None:
+    """Raise naming the file and the first mismatched keys unless names and shapes match;
+    `what` says what the file should have been ("a Wan DiT of this config")."""
     expected = model.state_dict()
     missing = [key for key in expected if key not in state_dict]
     unexpected = [key for key in state_dict if key not in expected]
@@ -69,12 +72,12 @@ def check_state_dict(model: CausalWanModel, state_dict: Mapping[str, Tensor], pa
         if keys
     ]
     if problems:
-        raise CheckpointError(f"{path}: not a Wan DiT of this config: {'; '.join(problems)}")
+        raise CheckpointError(f"{path}: not {what}: {'; '.join(problems)}")
     for key, param in expected.items():
         if state_dict[key].shape != param.shape:
             raise CheckpointError(
                 f"{path}: {key} has shape {tuple(state_dict[key].shape)}, "
-                f"the config expects {tuple(param.shape)}"
+                f"the model expects {tuple(param.shape)}"
             )
 
 
@@ -95,6 +98,6 @@ def load_causal_wan(
     # Built on meta so no memory is spent on initial weights that are overwritten anyway.
     with torch.device("meta"):
         model = CausalWanModel(config)
-    check_state_dict(model, state_dict, Path(checkpoint))
+    check_state_dict(model, state_dict, Path(checkpoint), "a Wan DiT of this config")
     model.load_state_dict(state_dict, strict=True, assign=True)
     return model.to(device=device, dtype=dtype).eval().requires_grad_(False)
