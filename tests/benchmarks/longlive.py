@@ -1,0 +1,218 @@
+"""LongLive per-chunk latency and FPS: the denoise loop alone, and end to end with VAE decode.
+
+    python tests/benchmarks/longlive.py [--chunks 16] [--warmup 4]            # tiny model, CPU
+    python tests/benchmarks/longlive.py --full --device cuda [--height 480 --width 832]
+
+Text mode, LongLive's cache policy (3-frame sink, 12-frame window, recache off as the prompt
+never changes), chunks of 3 latent frames: 9 output frames on a run's first chunk, 12 after.
+Per chunk, (a) `ChunkGenerator.generate` (denoising steps + commit pass) and (b) that plus the
+streaming VAE decode of its latents; the first `--warmup` chunks are run but not counted (the
+default 4 also fills the 12-frame window, so counted chunks attend a full cache). FPS is output
+frames over the counted chunks' total time. The text encoder is out of the per-chunk loop: the
+conditioning is one fixed random embedding.
+
+Weights are random, which is all speed needs. The default is a tiny DiT (2 layers, width 64) and
+a tiny VAE (width 4) at a small size in float32, so the script runs on a laptop CPU in seconds.
+`--full` builds the published Wan2.1-T2V-1.3B DiT (wan-pipelines §2.1: width 1536, 30 layers)
+and the real-width VAE (96) in bf16, at 480x832 unless told; on CUDA the peak memory
+(`torch.cuda.max_memory_allocated`, weights included) is reported next to LongLive's anchor of
+20.7 FPS on one H100 at 832x480 with 4 steps, and the goal of beating it in at most 12 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+
+from nodes.pipelines.wan import attention
+from nodes.pipelines.wan.config import WanConfig
+from nodes.pipelines.wan.dit import CausalWanModel
+from nodes.pipelines.wan.generator import ChunkGenerator, ChunkParams, frame_seq_len
+from nodes.pipelines.wan.longlive import LONGLIVE, LongLiveCachePolicy
+from nodes.pipelines.wan.prompts import ChunkConditioning
+from nodes.pipelines.wan.scheduler import FlowMatchScheduler
+from nodes.pipelines.wan.vae import TIME_STRIDE, WanVAE
+from nodes.pipelines.wan.vae_blocks import VAEConfig
+
+ANCHOR_FPS = 20.7
+"""LongLive on one H100, 832x480, 4 denoising steps."""
+ANCHOR_GB = 12.0
+"""The goal's ceiling on peak GPU memory."""
+SPATIAL_STRIDE = 8
+"""Pixels per latent row and column."""
+
+FULL = WanConfig(dim=1536, ffn_dim=8960, num_heads=12, num_layers=30)
+"""Wan2.1-T2V-1.3B (the other sizes are WanConfig's defaults, which are the published ones)."""
+TINY = WanConfig(
+    dim=64, ffn_dim=128, num_heads=2, num_layers=2, text_dim=64, text_len=32, freq_dim=32
+)
+FULL_VAE_DIM, TINY_VAE_DIM = 96, 4
+FULL_SIZE, TINY_SIZE = (480, 832), (96, 160)
+
+
+def vae_config(dim: int) -> VAEConfig:
+    """The published VAE's layout at base width `dim` (96 is the real one)."""
+    return VAEConfig(
+        dim=dim,
+        z_dim=16,
+        dim_mult=(1, 2, 4, 4),
+        num_res_blocks=2,
+        temporal_downsample=(False, True, True),
+    )
+
+
+@dataclass
+class Sample:
+    frames: int
+    """Output frames the chunk decodes to."""
+    denoise_s: float
+    decode_s: float
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def build(
+    config: WanConfig, vae_dim: int, device: torch.device, dtype: torch.dtype
+) -> tuple[CausalWanModel, WanVAE]:
+    """Random-weight DiT and VAE on `device` in `dtype`, ready for inference."""
+    torch.manual_seed(0)
+    # Built on the device itself: initialising 1.3B parameters on a CPU takes long.
+    with device:
+        model = CausalWanModel(config)
+        vae = WanVAE(vae_config(vae_dim))
+    model = model.to(dtype).eval().requires_grad_(False)
+    vae = vae.to(dtype).eval().requires_grad_(False)
+    return model, vae
+
+
+def run(args: argparse.Namespace, device: torch.device) -> tuple[list[Sample], float | None]:
+    """Build, run warm-up + counted chunks; the counted samples and the peak GPU memory in GB."""
+    config = FULL if args.full else TINY
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    model, vae = build(config, FULL_VAE_DIM if args.full else TINY_VAE_DIM, device, dtype)
+    latent_size = (args.height // SPATIAL_STRIDE, args.width // SPATIAL_STRIDE)
+    fsl = frame_seq_len(config, latent_size)
+    policy = LongLiveCachePolicy(config, fsl, device=device, dtype=dtype)
+    generator = ChunkGenerator(
+        model, FlowMatchScheduler(shift=LONGLIVE.timestep_shift), policy, latent_size
+    )
+    vae.clear_cache()
+    embeds = torch.randn(
+        1, config.text_len, config.text_dim, generator=torch.Generator().manual_seed(1)
+    ).to(device, dtype)
+    if device.type == "cuda":
+        # The fp32 initialisation before the cast is not the pipeline's: count from here.
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    samples = []
+    for index in range(args.warmup + args.chunks):
+        conditioning = ChunkConditioning(embeds, changed=index == 0, transition_active=False)
+        params = ChunkParams(conditioning, tuple(args.steps), seed=LONGLIVE.seed)
+        sync(device)
+        started = time.perf_counter()
+        plan = generator.prepare(params)
+        latents = generator.generate(plan)
+        sync(device)
+        generated = time.perf_counter()
+        frames = vae.decode(latents)
+        sync(device)
+        decoded = time.perf_counter()
+        expected = plan.frames.latent * TIME_STRIDE - (TIME_STRIDE - 1) * (plan.start_frame == 0)
+        assert frames.shape[1] == expected, (frames.shape, expected)
+        if index >= args.warmup:
+            samples.append(Sample(frames.shape[1], generated - started, decoded - generated))
+    peak = torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else None
+    return samples, peak
+
+
+def p90(samples: list[float]) -> float:
+    return sorted(samples)[round(0.9 * (len(samples) - 1))]
+
+
+def steps_list(text: str) -> list[int]:
+    steps = [int(step) for step in text.split(",") if step.strip()]
+    if not steps:
+        raise argparse.ArgumentTypeError("at least one denoising step")
+    return steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default_device = "cuda" if torch.cuda.is_available() else "cpu"
+    parser.add_argument("--device", default=default_device, help=f"default {default_device}")
+    parser.add_argument("--full", action="store_true", help="the 1.3B DiT and 96-wide VAE")
+    parser.add_argument("--height", type=int, help="pixels; 480 with --full, else 96")
+    parser.add_argument("--width", type=int, help="pixels; 832 with --full, else 160")
+    parser.add_argument(
+        "--steps", type=steps_list, default=list(LONGLIVE.text_steps), help="e.g. 1000,750,500,250"
+    )
+    parser.add_argument("--chunks", type=int, default=16, help="counted chunks")
+    parser.add_argument("--warmup", type=int, default=4, help="chunks run before counting")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    args = parser.parse_args()
+    default_size = FULL_SIZE if args.full else TINY_SIZE
+    args.height = args.height or default_size[0]
+    args.width = args.width or default_size[1]
+    if args.height % 16 or args.width % 16:
+        parser.error("height and width must be multiples of 16 (VAE stride 8, DiT patch 2)")
+    if args.chunks < 1 or args.warmup < 0:
+        parser.error("need --chunks >= 1 and --warmup >= 0")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        backend = "flash-attn" if attention.flash_attn_func is not None else "SDPA"
+    else:
+        name, backend = f"CPU, {torch.get_num_threads()} threads", "SDPA"
+    model_name = "Wan2.1-T2V-1.3B (random)" if args.full else "tiny DiT (random)"
+    print(
+        f"torch {torch.__version__}, {os.cpu_count()} cores; {name}; {model_name}; "
+        f"attention {backend}; {args.warmup} warm-up + {args.chunks} counted chunks\n"
+    )
+
+    samples, peak = run(args, device)
+    frames = sum(s.frames for s in samples)
+    denoise = [s.denoise_s for s in samples]
+    e2e = [s.denoise_s + s.decode_s for s in samples]
+    fps, e2e_fps = frames / sum(denoise), frames / sum(e2e)
+    columns = ("device", "resolution", "steps", "latent f/chunk", "denoise p50 ms", "p90 ms",
+               "FPS", "e2e p50 ms", "p90 ms", "FPS", "peak GPU GB", "e2e FPS / 20.7")  # fmt: skip
+    cells = (
+        device.type,
+        f"{args.width}x{args.height}",
+        len(args.steps),
+        LONGLIVE.block_frames,
+        f"{statistics.median(denoise) * 1e3:.1f}",
+        f"{p90(denoise) * 1e3:.1f}",
+        f"{fps:.2f}",
+        f"{statistics.median(e2e) * 1e3:.1f}",
+        f"{p90(e2e) * 1e3:.1f}",
+        f"{e2e_fps:.2f}",
+        "-" if peak is None else f"{peak:.2f}",
+        "-" if device.type != "cuda" else f"{e2e_fps / ANCHOR_FPS:.2f}",
+    )
+    widths = [max(len(col), len(str(cell))) for col, cell in zip(columns, cells, strict=True)]
+    header = " | ".join(f"{col:>{width}}" for col, width in zip(columns, widths, strict=True))
+    print(header)
+    print("-" * len(header))
+    print(" | ".join(f"{cell:>{width}}" for cell, width in zip(cells, widths, strict=True)))
+    if device.type == "cuda" and args.full:
+        beats = e2e_fps > ANCHOR_FPS and peak is not None and peak <= ANCHOR_GB
+        verdict = "beats" if beats else "does not beat"
+        print(f"\n{verdict} the anchor ({ANCHOR_FPS} FPS end to end, peak <= {ANCHOR_GB:g} GB)")
+
+
+if __name__ == "__main__":
+    main()
