@@ -71,10 +71,6 @@ class NodeWorker:
             self._thread.join(timeout)
 
     @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    @property
     def free_running(self) -> bool:
         """Nothing on a stream input wired: a source, or a generator such as text-to-video."""
         takes_streams = any(p.type.is_stream for p in self.node.inputs)
