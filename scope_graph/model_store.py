@@ -26,6 +26,25 @@ ProgressCallback = Callable[[Artifact, int, int], None]
 """Called as bytes arrive: (artifact, bytes of it on disk so far, its total size in bytes)."""
 
 
+MODELS_DIR_VARIABLE = "DAYDREAM_SCOPE_MODELS_DIR"
+
+
+def env_path(name: str, default: Path) -> Path:
+    """The folder environment variable `name` names (`~` expanded, absolute), else `default`."""
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def scope_home() -> Path:
+    """Scope's own folder, `~/.daydream-scope`."""
+    return Path.home() / ".daydream-scope"
+
+
+def default_models_dir() -> Path:
+    """Where models live: `DAYDREAM_SCOPE_MODELS_DIR`, else `~/.daydream-scope/models`."""
+    return env_path(MODELS_DIR_VARIABLE, scope_home() / "models")
+
+
 def _is_folder(entry: str) -> bool:
     return entry.endswith("/") or not entry.endswith(FILE_SUFFIXES)
 

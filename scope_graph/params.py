@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -46,6 +47,8 @@ class ParamState:
         self._one_shots = {
             name for name in params_type.model_fields if is_one_shot(params_type, name)
         }
+        self.on_submit: Callable[[], None] = lambda: None
+        """Called after every accepted update (the worker uses it to wake an idle node)."""
 
     def validate(self, updates: dict[str, Any], base: NodeParams | None = None) -> NodeParams:
         """The params that would result from `updates`; raises ParamError, changes nothing."""
@@ -70,6 +73,7 @@ class ParamState:
             pending = {**self._pending, **updates}
             self.validate(pending, base=self._current)
             self._pending = pending
+        self.on_submit()
 
     def for_call(self) -> NodeParams:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -243,10 +244,15 @@ def all_pipelines() -> dict[str, RegisteredPipeline]:
     return found
 
 
+CPU_PIPELINES_VARIABLE = "SCOPE_GRAPH_CPU_PIPELINES"
+"""Set to 1 to offer GPU pipelines without CUDA: slow, for tests and tiny models."""
+
+
 def available_pipelines(cuda: bool | None = None) -> dict[str, RegisteredPipeline]:
     """The pipelines this machine can run: those with a VRAM estimate need CUDA (`cuda`:
-    whether it is there; None: ask torch)."""
+    whether it is there; None: ask torch), unless `SCOPE_GRAPH_CPU_PIPELINES=1`."""
     has_cuda = torch.cuda.is_available() if cuda is None else cuda
+    has_cuda = has_cuda or os.environ.get(CPU_PIPELINES_VARIABLE) == "1"
     return {
         pipeline_id: pipeline
         for pipeline_id, pipeline in all_pipelines().items()

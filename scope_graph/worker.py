@@ -54,6 +54,11 @@ class NodeWorker:
         self._thread = threading.Thread(target=self._loop, name=f"node:{context.node_id}")
         self._pace_origin: float | None = None
         self._need = 1
+        # A generator call that emitted nothing (paused) waits for the next param update:
+        # `_idle_at` is the params version it saw, `_params_version` counts updates.
+        self._params_version = 0
+        self._idle_at = -1
+        params.on_submit = self._params_changed
 
     @property
     def id(self) -> str:
@@ -103,6 +108,7 @@ class NodeWorker:
             self.context.weights.release()
 
     def _call(self, inputs: dict[str, Any]) -> None:
+        version = self._params_version
         params = self.params.for_call()
         self.state = NodeState.RUNNING
         started = time.perf_counter()
@@ -118,7 +124,10 @@ class NodeWorker:
         frames_out = max((len(v) for v in outputs.values() if isinstance(v, Frames)), default=0)
         self.stats.record(started, finished, frames_in, frames_out)
         self.state = NodeState.WAITING
-        if self.context.live and (self.free_running or self._need == 0):
+        generated = self.free_running or self._need == 0
+        if generated and not outputs and self.node.outputs:
+            self._idle_at = version
+        if self.context.live and generated:
             self._pace(outputs)
         self._emit(outputs)
 
@@ -169,6 +178,11 @@ class NodeWorker:
                 self.wakeup.wait()
         return None
 
+    def _params_changed(self) -> None:
+        with self.wakeup:
+            self._params_version += 1
+            self.wakeup.notify_all()
+
     def _readiness(self) -> _Wait | None:
         required = [s for p, s in self.value_inputs.items() if not self.node.input(p).optional]
         if any(s.closed and not s.has_value for s in required):
@@ -183,7 +197,8 @@ class NodeWorker:
             ready = all(q.available() >= need for q in self.frame_inputs.values())
             return None if ready and values_ready else _Wait.WAIT
         if self.free_running or self.frame_inputs:
-            return None if values_ready else _Wait.WAIT
+            idle = self._idle_at == self._params_version
+            return None if values_ready and not idle else _Wait.WAIT
         if any(s.fresh for s in self.value_inputs.values()):
             return None if values_ready else _Wait.WAIT
         return _Wait.DONE if all(s.closed for s in self.value_inputs.values()) else _Wait.WAIT

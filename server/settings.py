@@ -7,15 +7,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from scope_graph.model_store import default_models_dir, env_path, scope_home
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_GRAPH = ROOT / "graphs" / "default.yaml"
 GRAPH_VARIABLE = "SCOPE_GRAPH_SERVER_GRAPH"
 """The graph behind the API when none is given (`serve --graph` sets it for `--reload`)."""
-
-
-def _env_path(name: str, default: Path) -> Path:
-    value = os.environ.get(name)
-    return Path(value).expanduser().resolve() if value else default
 
 
 class ServerSettings(BaseModel):
@@ -40,17 +37,12 @@ class ServerSettings(BaseModel):
     def lora_dir(self) -> Path:
         return self.models_dir / "lora"
 
-    @property
-    def recordings_dir(self) -> Path:
-        return self.logs_dir / "recordings"
-
     @classmethod
     def from_env(cls, graph_path: Path | None = None) -> ServerSettings:
-        home = Path.home() / ".daydream-scope"
         return cls(
-            models_dir=_env_path("DAYDREAM_SCOPE_MODELS_DIR", home / "models"),
-            logs_dir=_env_path("DAYDREAM_SCOPE_LOGS_DIR", home / "logs"),
-            graph_path=graph_path or _env_path(GRAPH_VARIABLE, DEFAULT_GRAPH),
+            models_dir=default_models_dir(),
+            logs_dir=env_path("DAYDREAM_SCOPE_LOGS_DIR", scope_home() / "logs"),
+            graph_path=graph_path or env_path(GRAPH_VARIABLE, DEFAULT_GRAPH),
             prewarm_pipeline=os.environ.get("PIPELINE") or None,
             verbose_logging=bool(os.environ.get("VERBOSE_LOGGING")),
             hf_endpoint=os.environ.get("HF_ENDPOINT") or None,

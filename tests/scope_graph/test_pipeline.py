@@ -147,10 +147,14 @@ def test_schema_defaults_follow_the_node_fields() -> None:
 def test_pipelines_needing_vram_are_offered_only_with_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(registry._registered, "longlive_node", LongLive)
     monkeypatch.setitem(registry._registered, "passthrough", Passthrough)
+    monkeypatch.delenv("SCOPE_GRAPH_CPU_PIPELINES", raising=False)
 
     assert "longlive_node" in all_pipelines()
     assert list(available_pipelines(cuda=False)) == ["passthrough"]
-    assert set(available_pipelines(cuda=True)) == {"longlive_node", "passthrough"}
+    # `longlive`: the real node, registered by entry point.
+    assert set(available_pipelines(cuda=True)) == {"longlive_node", "longlive", "passthrough"}
+    monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
+    assert set(available_pipelines(cuda=False)) == set(available_pipelines(cuda=True))
 
 
 def test_a_pipeline_id_may_differ_from_the_node_type_name(monkeypatch: pytest.MonkeyPatch) -> None:

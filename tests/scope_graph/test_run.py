@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
+import torch
 from toy_nodes import WAIT, PendingClock
 
+from scope_graph.frames import Frames
+from scope_graph.node import Node, NodeParams
+from scope_graph.ports import video
+from scope_graph.registry import register
 from scope_graph.run import GraphRun, RunError, RunState
 
 CHAIN = """
@@ -297,3 +303,42 @@ def test_metrics_while_running(make_graph, start_run) -> None:
     final = {node.node: node for node in run.metrics().nodes}["sink"]
     assert (final.calls, final.frames_in, final.frames_out) == (6, 6, 0)  # one frame a call
     assert final.state == "finished"
+
+
+@register("pausable")
+class Pausable(Node):
+    """A generator that emits nothing while `paused`, counting its calls."""
+
+    outputs = (video(),)
+
+    class Params(NodeParams):
+        paused: bool = False
+
+    calls = 0
+
+    def process(self, inputs: dict[str, Any], params: Any) -> dict[str, Any]:
+        Pausable.calls += 1
+        if params.paused:
+            return {}
+        return {"video": Frames.of(torch.zeros(2, 2, 3, dtype=torch.uint8), float(self.calls))}
+
+
+def test_a_paused_generator_is_not_called_again_until_its_params_change(make_graph) -> None:
+    graph = make_graph(
+        """
+        nodes:
+          gen:  {type: pausable, params: {paused: true}}
+          sink: {type: sink, config: {limit: 5}}
+        edges: [gen.video -> sink.video]
+        """
+    )
+    Pausable.calls = 0
+    with GraphRun(graph, "offline") as run:
+        assert not run.wait(timeout=0.3)
+        assert Pausable.calls == 1, "a paused generator was called again with nothing new"
+
+        run.update_params({"gen.paused": False})
+
+        assert run.wait(timeout=WAIT)
+    assert run.state is RunState.FINISHED
+    assert Pausable.calls >= 6

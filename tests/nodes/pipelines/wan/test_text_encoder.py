@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import UMT5Config as HFConfig
 from transformers import UMT5EncoderModel
 
@@ -20,65 +18,23 @@ from nodes.pipelines.wan.text_encoder import (
     UMT5Config,
     clean_prompt,
 )
+from nodes.pipelines.wan.tiny import UMT5_TINY, write_tokenizer, write_umt5
 
-# Tiny sizes, chosen unlike each other (and attention width ≠ model width) so a mix-up shows.
-VOCAB, DIM, HEADS, HEAD_DIM, FFN, LAYERS, BUCKETS = 96, 64, 4, 12, 80, 2, 32
-WORDS = ["a", "red", "fox", "jumps", "over", "the", "lazy", "dog", "under", "blue", "sky"]
+VOCAB, DIM, HEADS, HEAD_DIM = (
+    UMT5_TINY.vocab_size,
+    UMT5_TINY.dim,
+    UMT5_TINY.num_heads,
+    UMT5_TINY.head_dim,
+)
+FFN, LAYERS, BUCKETS = UMT5_TINY.ffn_dim, UMT5_TINY.num_layers, UMT5_TINY.num_buckets
 PROMPTS = ["a red fox jumps over the lazy dog", "blue sky", "the dog under a blue sky"]
-
-
-def _write_checkpoint(path: Path) -> None:
-    """Native keys; matmul weights and the token table in fp8, the small tensors wider."""
-    gen = torch.Generator().manual_seed(0)
-
-    def randn(*shape: int, std: float) -> torch.Tensor:
-        return torch.randn(shape, generator=gen) * std
-
-    fp8 = torch.float8_e4m3fn
-    attn = HEADS * HEAD_DIM
-    tensors = {"token_embedding.weight": randn(VOCAB, DIM, std=1.0).to(fp8)}
-    for n in range(LAYERS):
-        block = {
-            "norm1.weight": (1 + randn(DIM, std=0.1)).to(torch.bfloat16),
-            "norm2.weight": (1 + randn(DIM, std=0.1)).to(torch.bfloat16),
-            "pos_embedding.embedding.weight": randn(BUCKETS, HEADS, std=1.0),
-            "attn.q.weight": randn(attn, DIM, std=0.15).to(fp8),
-            "attn.k.weight": randn(attn, DIM, std=0.15).to(fp8),
-            "attn.v.weight": randn(attn, DIM, std=0.15).to(fp8),
-            "attn.o.weight": randn(DIM, attn, std=0.15).to(fp8),
-            "ffn.gate.0.weight": randn(FFN, DIM, std=0.15).to(fp8),
-            "ffn.fc1.weight": randn(FFN, DIM, std=0.15).to(fp8),
-            "ffn.fc2.weight": randn(DIM, FFN, std=0.15).to(fp8),
-        }
-        tensors.update({f"blocks.{n}.{key}": value for key, value in block.items()})
-    tensors["norm.weight"] = (1 + randn(DIM, std=0.1)).to(torch.bfloat16)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path))
-
-
-def _write_tokenizer(folder: Path) -> None:
-    """A Unigram tokenizer with T5's special ids (pad 0, EOS 1, unk 2), saved as HF files."""
-    letters = "abcdefghijklmnopqrstuvwxyz▁"
-    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
-    vocab += [(f"▁{word}", -1.0) for word in WORDS] + [(c, -5.0) for c in letters]
-    tokenizer = Tokenizer(models.Unigram(vocab, unk_id=2))
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
-    tokenizer.decoder = decoders.Metaspace()
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", 1)]
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(folder / "tokenizer.json"))
-    config = {"tokenizer_class": "T5Tokenizer", "eos_token": "</s>", "pad_token": "<pad>"}
-    config |= {"unk_token": "<unk>", "extra_ids": 0, "model_max_length": 512}
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
 
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("models")
-    _write_checkpoint(root / ENCODER_FILE)
-    _write_tokenizer(root / TOKENIZER_DIR)
+    write_umt5(root / ENCODER_FILE)
+    write_tokenizer(root / TOKENIZER_DIR)
     return root
 
 

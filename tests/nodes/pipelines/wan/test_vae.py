@@ -11,6 +11,7 @@ from diffusers.loaders.single_file_utils import convert_wan_vae_to_diffusers
 from safetensors.torch import save_file
 
 from nodes.pipelines.wan.checkpoint import CheckpointError
+from nodes.pipelines.wan.tiny import VAE_TINY, random_vae_weights
 from nodes.pipelines.wan.vae import LATENT_MEAN, LATENT_STD, WanVAE, config_from_shapes
 from nodes.pipelines.wan.vae_blocks import VAEConfig
 
@@ -21,13 +22,7 @@ REAL = VAEConfig(
     num_res_blocks=2,
     temporal_downsample=(False, True, True),
 )
-TINY = VAEConfig(
-    dim=4,
-    z_dim=16,
-    dim_mult=(1, 2, 4, 4),
-    num_res_blocks=2,
-    temporal_downsample=(False, True, True),
-)
+TINY = VAE_TINY
 SIZE = 16
 """Frame height and width: 2×2 latents."""
 
@@ -98,19 +93,9 @@ def reference_shapes() -> Shapes:
     return shapes
 
 
-def random_weights(config: VAEConfig, seed: int = 0) -> dict[str, torch.Tensor]:
-    """A VAE's state dict with random weights (norm gains too, so they are tested)."""
-    torch.manual_seed(seed)
-    state_dict = WanVAE(config).state_dict()
-    for key, value in state_dict.items():
-        if key.endswith("gamma"):
-            value.uniform_(0.5, 1.5)
-    return state_dict
-
-
 @pytest.fixture(scope="module")
 def weights() -> dict[str, torch.Tensor]:
-    return random_weights(TINY)
+    return random_vae_weights(TINY)
 
 
 @pytest.fixture

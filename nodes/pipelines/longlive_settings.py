@@ -1,0 +1,188 @@
+"""The `longlive` node's config (Scope's load params), params (the runtime keys) and metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from nodes.pipelines.wan.components import CONFIG_FILE, LONGLIVE_FILES, VACE_FILE
+from nodes.pipelines.wan.longlive import LONGLIVE
+from nodes.pipelines.wan.text_encoder import ENCODER_FILE
+from nodes.pipelines.wan.vae import VAE_FILE
+from scope_graph.node import NodeConfig, NodeParams, one_shot
+from scope_graph.pipeline import Artifact, ModeDefaults, PipelineInfo
+
+Interpolation = Literal["linear", "slerp"]
+MergeMode = Literal["permanent_merge", "runtime_peft"]
+RESOLUTION_STEP = 16
+"""VAE ×8 times patch ×2: both sides must be multiples of it."""
+
+
+class LoraSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    scale: float = Field(1.0, ge=-10.0, le=10.0)
+    merge_mode: MergeMode | None = None
+
+
+class LongLiveConfig(NodeConfig):
+    """Scope's load params, plus where the models are."""
+
+    height: int = LONGLIVE.text_size[0]
+    width: int = LONGLIVE.text_size[1]
+    seed: int = Field(
+        LONGLIVE.seed,
+        ge=0,
+        description="Base random seed for reproducible generation",
+        validation_alias=AliasChoices("seed", "base_seed"),
+    )
+    quantization: Literal["fp8_e4m3fn"] | None = None
+    vace_enabled: bool = True
+    loras: list[LoraSpec] | None = None
+    lora_merge_mode: MergeMode = "permanent_merge"
+    models_dir: Path | None = None
+    """None: `DAYDREAM_SCOPE_MODELS_DIR`, else `~/.daydream-scope/models` (as the server)."""
+
+    @model_validator(mode="after")
+    def _resolution(self) -> LongLiveConfig:
+        h, w, step = self.height, self.width, RESOLUTION_STEP
+        if h < step or w < step or h % step or w % step:
+            fit_w, fit_h = max(step, w // step * step), max(step, h // step * step)
+            raise ValueError(
+                f"Invalid resolution {w}×{h}. Both width and height must be divisible by "
+                f"{step} (and at least {step}). Please adjust to a valid resolution, "
+                f"e.g., {fit_w}×{fit_h}."
+            )
+        return self
+
+
+class PromptItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str
+    weight: float = Field(1.0, ge=0.0)
+
+
+class TransitionSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target_prompts: list[PromptItem] = Field(min_length=1)
+    num_steps: int = Field(4, ge=0)
+    temporal_interpolation_method: Interpolation = "linear"
+
+
+def _prompt_items(value: object) -> object:
+    """A bare string or strings, as Scope's pipelines take them, become `{text}` items."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        return [{"text": item} if isinstance(item, str) else item for item in value]
+    return value
+
+
+class LongLiveParams(NodeParams):
+    """The runtime keys of Scope's data channel (§10.2 ranges) and the node's pause."""
+
+    input_mode: Literal["text", "video"] = "text"
+    prompts: list[PromptItem] | None = None
+    """None: the empty prompt."""
+    prompt_interpolation_method: Interpolation = "linear"
+    """How several prompts blend (Scope accepts and ignores it; here it is applied)."""
+    transition: TransitionSpec | None = None
+    denoising_step_list: list[int] = list(LONGLIVE.text_steps)
+    """Never sent: the mode's default (text 1000/750/500/250, video 1000/750)."""
+    noise_scale: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Amount of noise to add during video generation (video mode only)",
+    )
+    noise_controller: bool | None = Field(
+        None, description="Enable dynamic noise control during generation (video mode only)"
+    )
+    manage_cache: bool = Field(
+        True, description="Enable automatic cache management for performance optimization"
+    )
+    reset_cache: bool = one_shot(False)
+    paused: bool = False
+
+    @field_validator("prompts", mode="before")
+    @classmethod
+    def _prompts(cls, value: object) -> object:
+        return _prompt_items(value)
+
+    @field_validator("transition", mode="before")
+    @classmethod
+    def _transition(cls, value: object) -> object:
+        if isinstance(value, dict) and "target_prompts" in value:
+            return {**value, "target_prompts": _prompt_items(value["target_prompts"])}
+        return value
+
+    @field_validator("denoising_step_list")
+    @classmethod
+    def _steps(cls, steps: list[int]) -> list[int]:
+        if not steps:
+            raise ValueError("at least one timestep is needed")
+        if any(not 0 <= t <= 1000 for t in steps):
+            raise ValueError("timesteps must be between 0 and 1000")
+        if any(a <= b for a, b in zip(steps, steps[1:], strict=False)):
+            raise ValueError("timesteps must be strictly descending")
+        return steps
+
+
+_WAN = "Wan-AI/Wan2.1-T2V-1.3B"
+_COMFY = "Kijai/WanVideo_comfy"
+_LONGLIVE = "Efficient-Large-Model/LongLive-1.3B"
+
+
+def _in(repo: str, path: str) -> str:
+    """`path` (under the models folder) relative to the repo's own folder."""
+    return path.removeprefix(repo.rsplit("/", 1)[-1] + "/")
+
+
+INFO = PipelineInfo(
+    name="LongLive",
+    description=(
+        "A streaming pipeline and autoregressive video diffusion model from Nvidia, MIT, HKUST, "
+        "HKU and THU. The model is trained using Self-Forcing on Wan2.1 1.3b with modifications "
+        "to support smoother prompt switching and improved quality over longer time periods "
+        "while maintaining fast generation."
+    ),
+    docs_url=(
+        "https://github.com/daydreamlive/scope/blob/main/src/scope/core/pipelines/longlive/"
+        "docs/usage.md"
+    ),
+    estimated_vram_gb=20.0,
+    requires_models=True,
+    supports_lora=True,
+    supports_vace=True,
+    supports_cache_management=True,
+    supports_quantization=True,
+    min_dimension=16,
+    modified=True,
+    mode_defaults={
+        "video": ModeDefaults(
+            height=LONGLIVE.video_size[0],
+            width=LONGLIVE.video_size[1],
+            denoising_steps=list(LONGLIVE.video_steps),
+            noise_scale=LONGLIVE.noise_scale,
+            noise_controller=LONGLIVE.noise_controller,
+        ),
+    },
+    artifacts=(
+        Artifact(repo_id=_WAN, files=(_in(_WAN, CONFIG_FILE), _in(_WAN, VAE_FILE), "google")),
+        Artifact(repo_id=_COMFY, files=(_in(_COMFY, ENCODER_FILE),)),
+        Artifact(repo_id=_COMFY, files=(_in(_COMFY, VACE_FILE),)),
+        Artifact(
+            repo_id=_LONGLIVE,
+            files=(
+                _in(_LONGLIVE, LONGLIVE_FILES.checkpoint),
+                _in(_LONGLIVE, LONGLIVE_FILES.lora or ""),
+            ),
+        ),
+    ),
+)
+"""Scope's LongLive metadata (scope-api §7.1) and its files (§8.1), in download order."""

@@ -1,0 +1,111 @@
+"""Loading a Wan pipeline's heavy components from the models folder (Scope's layout).
+
+Order (wan-pipelines §8.4, §9.7): DiT in float32 on the CPU → built-in LoRA merged →
+optional fp8 quantization → the device in the pipeline dtype. The text encoder keeps its fp8
+weights; the VAE runs in the pipeline dtype.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_causal_wan
+from .dit import CausalWanModel
+from .lora import merge_builtin_lora
+from .text_encoder import ENCODER_FILE, TOKENIZER_DIR, TextEncoder
+from .vae import VAE_FILE, WanVAE
+
+logger = logging.getLogger(__name__)
+
+BASE_FOLDER = "Wan2.1-T2V-1.3B"
+"""The folder whose `config.json` describes the 1.3B DiT."""
+CONFIG_FILE = f"{BASE_FOLDER}/config.json"
+VACE_FILE = "WanVideo_comfy/Wan2_1-VACE_module_1_3B_bf16.safetensors"
+
+
+def pipeline_dtype(device: torch.device) -> torch.dtype:
+    """bf16 on CUDA (as Scope runs), float32 elsewhere (CPU has no fast bf16 path)."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+@dataclass(frozen=True)
+class GeneratorFiles:
+    """A pipeline's DiT files, relative to the models folder."""
+
+    checkpoint: str
+    nested_key: str | None = None
+    lora: str | None = None
+    """The built-in LoRA (LongLive, MemFlow), merged at load."""
+    config_folder: str = BASE_FOLDER
+
+
+LONGLIVE_FILES = GeneratorFiles(
+    checkpoint="LongLive-1.3B/models/longlive_base.pt",
+    nested_key="generator",
+    lora="LongLive-1.3B/models/lora.pt",
+)
+
+
+def _existing(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path}: {what} not found; download the pipeline's models first "
+            "(POST /api/v1/models/download, or the download_models command)"
+        )
+    return path
+
+
+def load_generator(
+    models_dir: Path,
+    files: GeneratorFiles,
+    device: torch.device,
+    quantization: str | None = None,
+) -> CausalWanModel:
+    """The DiT with its built-in LoRA merged, on `device` in the pipeline dtype."""
+    model = load_causal_wan(
+        _existing(models_dir / files.config_folder / "config.json", "Wan config").parent,
+        _existing(models_dir / files.checkpoint, "generator checkpoint"),
+        nested_key=files.nested_key,
+    )
+    if files.lora is not None:
+        merge_builtin_lora(model, _existing(models_dir / files.lora, "built-in LoRA"))
+    dtype = pipeline_dtype(device)
+    model = model.to(device=device, dtype=dtype)
+    if quantization is not None:
+        quantize_fp8(model, device)
+    return model.eval().requires_grad_(False)
+
+
+def quantize_fp8(model: torch.nn.Module, device: torch.device) -> None:
+    """fp8 e4m3 weights with per-tensor scales and dynamic fp8 activations (torchao)."""
+    if device.type != "cuda":
+        raise ValueError("quantization 'fp8_e4m3fn' needs a CUDA GPU (Ada, Hopper or newer)")
+    try:
+        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerTensor
+        from torchao.quantization import quantize_ as quantize
+    except ImportError as error:
+        raise RuntimeError(
+            "quantization 'fp8_e4m3fn' needs the torchao package (pip install torchao)"
+        ) from error
+    quantize(model, Float8DynamicActivationFloat8WeightConfig(granularity=PerTensor()))
+    logger.info("quantized the DiT to fp8 e4m3")
+
+
+def load_vae(models_dir: Path, device: torch.device) -> WanVAE:
+    return WanVAE.load(_existing(models_dir / VAE_FILE, "Wan VAE"), device, pipeline_dtype(device))
+
+
+def load_text_encoder(models_dir: Path, device: torch.device, text_len: int) -> TextEncoder:
+    """UMT5 from the fp8 file and the tokenizer folder, padding prompts to the DiT's text_len."""
+    encoder = TextEncoder.load(
+        _existing(models_dir / ENCODER_FILE, "UMT5 text encoder"),
+        _existing(models_dir / TOKENIZER_DIR, "UMT5 tokenizer"),
+        device,
+        pipeline_dtype(device),
+    )
+    encoder.text_len = text_len
+    return encoder

@@ -1,0 +1,113 @@
+"""End to end: the `longlive` pipeline on tiny models behind a live server and a real aiortc peer.
+
+LongLive declares a VRAM estimate, so without CUDA it is neither listed nor loadable — unless
+`SCOPE_GRAPH_CPU_PIPELINES=1`, which these tests set (the tiny models run on the CPU).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from live_server import LiveServer, start_server
+from peer import CodedTrack, connect
+
+from nodes.pipelines.longlive import LongLive
+from nodes.pipelines.wan.tiny import write_tiny_models
+from server.settings import ServerSettings
+
+SCOPE = json.loads(
+    (Path(__file__).parents[2] / "scope_graph" / "data" / "scope_schemas.json").read_text()
+)
+SIZE = {"height": 32, "width": 48}
+RED, BLUE = [{"text": "a red fox", "weight": 1.0}], [{"text": "blue sky", "weight": 1.0}]
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def server(
+    tiny_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LiveServer]:
+    """A live server whose models folder (and DAYDREAM_SCOPE_MODELS_DIR) holds the tiny models."""
+    monkeypatch.setenv("DAYDREAM_SCOPE_MODELS_DIR", str(tiny_models))
+    monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
+    live = start_server(ServerSettings.from_env().model_copy(update={"logs_dir": tmp_path}))
+    assert live.state.settings.models_dir == tiny_models
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def pipeline_node(server: LiveServer, session_id: str) -> LongLive:
+    node = server.state.sessions.get(session_id).run.node("pipeline")
+    assert isinstance(node, LongLive)
+    return node
+
+
+def test_longlive_is_listed_as_scope_lists_it_and_its_models_are_there(server: LiveServer) -> None:
+    with httpx.Client(base_url=server.url) as http:
+        schemas = http.get("/api/v1/pipelines/schemas").json()["pipelines"]
+        status = http.get("/api/v1/models/status", params={"pipeline_id": "longlive"}).json()
+    assert json.dumps(schemas["longlive"]) == json.dumps(SCOPE["longlive"])
+    assert status["downloaded"] is True
+
+
+def test_text_session_streams_and_applies_a_prompt_update(server: LiveServer) -> None:
+    server.load("longlive", **SIZE)
+    with httpx.Client(base_url=server.url) as http:
+        status = http.get("/api/v1/pipeline/status").json()
+    assert (status["pipeline_id"], status["load_params"]["height"]) == ("longlive", 32)
+
+    async def body() -> None:
+        client = await connect(server.url, initial={"prompts": RED})
+        recached: list[int] = []
+        try:
+            node = pipeline_node(server, client.session_id)
+            policy = node.generator.policy
+            before = policy.before_denoise
+
+            def spy(dit: Any, start: int, changed: bool) -> None:
+                if changed and start > 0:
+                    recached.append(start)
+                before(dit, start, changed)
+
+            policy.before_denoise = spy  # type: ignore[method-assign]
+            await client.wait_for(lambda: len(client.received) >= 12)
+            assert client.received[0].picture.shape == (32, 48, 3)
+            await client.channel_open.wait()
+            client.send({"prompts": BLUE})
+            await client.wait_for(lambda: recached, timeout=30)
+            run = server.state.sessions.get(client.session_id).run
+            assert [p.text for p in run.params("pipeline").prompts] == ["blue sky"]
+            mark = len(client.received)
+            await client.wait_for(lambda: len(client.received) >= mark + 12, timeout=30)
+        finally:
+            await client.close()
+
+    asyncio.run(body())
+
+
+def test_video_session_gets_frames_back(server: LiveServer) -> None:
+    server.load("longlive", **SIZE)
+
+    async def body() -> None:
+        client = await connect(
+            server.url, CodedTrack(width=96, height=64), initial={"input_mode": "video"}
+        )
+        try:
+            await client.wait_for(lambda: len(client.received) >= 25, timeout=30)
+        finally:
+            await client.close()
+        assert client.received[-1].picture.shape == (32, 48, 3)
+
+    asyncio.run(body())
