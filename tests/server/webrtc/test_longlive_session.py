@@ -9,15 +9,18 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import torch
 from live_server import LiveServer, start_server
 from peer import CodedTrack, connect
 
 from nodes.pipelines.longlive import LongLive
+from nodes.pipelines.wan.generator import ChunkParams, ChunkPlan
 from nodes.pipelines.wan.tiny import write_tiny_models
 from server.settings import ServerSettings
 
@@ -109,5 +112,116 @@ def test_video_session_gets_frames_back(server: LiveServer) -> None:
         finally:
             await client.close()
         assert client.received[-1].picture.shape == (32, 48, 3)
+
+    asyncio.run(body())
+
+
+@dataclass
+class Chunk:
+    """What `ChunkGenerator.prepare` was given and decided, for one chunk."""
+
+    start: int
+    reset: bool
+    changed: bool
+    transition_active: bool
+    embeds: torch.Tensor
+
+
+def spy_on_chunks(node: LongLive) -> list[Chunk]:
+    """Record every chunk the node prepares from now on (called on the run's worker)."""
+    chunks: list[Chunk] = []
+    generator = node.generator
+    prepare = generator.prepare
+
+    def spy(params: ChunkParams) -> ChunkPlan:
+        plan = prepare(params)
+        conditioning = params.conditioning
+        chunks.append(
+            Chunk(
+                plan.start_frame,
+                plan.reset,
+                conditioning.changed,
+                conditioning.transition_active,
+                conditioning.embeds.detach().float().clone(),
+            )
+        )
+        return plan
+
+    generator.prepare = spy  # type: ignore[method-assign]
+    return chunks
+
+
+def test_transition_reset_cache_and_a_bad_transition_over_the_data_channel(
+    server: LiveServer,
+) -> None:
+    server.load("longlive", **SIZE)
+
+    async def body() -> None:
+        client = await connect(server.url, initial={"prompts": RED})
+        try:
+            node = pipeline_node(server, client.session_id)
+            run = server.state.sessions.get(client.session_id).run
+            await client.wait_for(lambda: len(client.received) >= 12, timeout=30)
+            await client.channel_open.wait()
+            chunks = spy_on_chunks(node)
+            await client.wait_for(lambda: len(chunks) >= 2, timeout=30)
+            red = chunks[-1].embeds
+
+            # A bad transition: an error reply, and nothing changes.
+            bad = {
+                "target_prompts": BLUE,
+                "num_steps": -1,
+                "temporal_interpolation_method": "slerp",
+            }
+            client.send({"transition": bad})
+            reply = await client.next_message()
+            assert reply["type"] == "error", reply
+            assert "transition" in json.dumps(reply)
+            mark = len(chunks)
+            await client.wait_for(lambda: len(chunks) >= mark + 3, timeout=30)
+            assert run.params("pipeline").transition is None
+            assert [p.text for p in run.params("pipeline").prompts] == ["a red fox"]
+            for chunk in chunks[mark:]:
+                assert not (chunk.changed or chunk.transition_active or chunk.reset)
+                assert torch.equal(chunk.embeds, red)
+
+            # A good one: three chunks move the conditioning step by step, then it holds.
+            good = {
+                "target_prompts": BLUE,
+                "num_steps": 3,
+                "temporal_interpolation_method": "slerp",
+            }
+            mark = len(chunks)
+            client.send({"transition": good})
+            await client.wait_for(lambda: any(c.changed for c in chunks[mark:]), timeout=30)
+            first = next(i for i in range(mark, len(chunks)) if chunks[i].changed)
+            await client.wait_for(lambda: len(chunks) >= first + 4, timeout=30)
+            moving, after = chunks[first : first + 3], chunks[first + 3]
+            assert [c.changed for c in moving] == [True, True, True]
+            assert [c.transition_active for c in moving] == [True, True, False]
+            assert not (after.changed or after.transition_active)
+            start, middle, end = (c.embeds for c in moving)
+            assert torch.equal(start, red)  # tau 0: where it was
+            assert torch.equal(end, after.embeds)  # tau 1: the target, which then holds
+            assert (end - red).norm() > 0.01
+            assert 0 < (middle - red).norm() < (end - red).norm() + 1e-6
+            assert (middle - end).norm() > 0
+            assert not any(c.reset for c in chunks[mark:])
+            assert chunks[-1].start > 0
+
+            # reset_cache: the generator restarts at frame 0, once.
+            mark = len(chunks)
+            client.send({"reset_cache": True})
+            await client.wait_for(lambda: any(c.reset for c in chunks[mark:]), timeout=30)
+            reset = next(i for i in range(mark, len(chunks)) if chunks[i].reset)
+            assert chunks[reset].start == 0
+            await client.wait_for(lambda: len(chunks) >= reset + 3, timeout=30)
+            assert not any(c.reset for c in chunks[reset + 1 :])
+            assert chunks[reset + 1].start > 0
+            assert run.params("pipeline").reset_cache is False
+            mark = len(client.received)
+            await client.wait_for(lambda: len(client.received) >= mark + 12, timeout=30)
+        finally:
+            await client.close()
 
     asyncio.run(body())
