@@ -11,7 +11,7 @@ from pathlib import Path
 LOG_PATTERN = "scope-logs-*.log"
 KEEP_SECONDS = 24 * 3600
 SERVER_LOGGERS = ("server", "scope_graph", "nodes", "uvicorn.error")
-VERBOSE_LOGGERS = ("uvicorn.access", "aiortc", "litestar")
+VERBOSE_LOGGERS = ("uvicorn.access", "aiortc", "aioice", "litestar")
 """Quiet unless VERBOSE_LOGGING is set: request lines and WebRTC internals."""
 
 log = logging.getLogger(__name__)
