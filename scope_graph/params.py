@@ -25,10 +25,10 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> dict[st
     for err in exc.errors():
         field = ".".join(str(part) for part in err["loc"])
         key = f"{prefix}{field}" if field else prefix.rstrip(".")
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown parameter"
-        elif "input" in err and err["type"] != "missing":
+        elif field and "input" in err and err["type"] != "missing":
             msg += f" (got {err['input']!r})"
         found[key] = msg
     return found

@@ -241,5 +241,6 @@ class _Validator:
                 if msg == "unknown parameter":  # the words of a runtime update; say it as here
                     msg = "unknown field" + _close(field, list(model.model_fields))
                 loc = ("nodes", node_id, section, *field.split("."))
-                self.problem(loc, f"node {node_id!r} {section} field {field!r}", msg)
+                where = f"node {node_id!r} {section}" + (f" field {field!r}" if field else "")
+                self.problem(loc, where, msg)
             return None

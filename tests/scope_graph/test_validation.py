@@ -126,9 +126,10 @@ def test_an_unknown_node_type_suggests_close_names(write_graph) -> None:
           src: {type: count_sorce}
         """
     )
-    assert problems(path) == [
-        f"{path}:2: node 'src': unknown node type 'count_sorce'; did you mean 'count_source'?"
-    ]
+    (problem,) = problems(path)
+    assert problem.startswith(
+        f"{path}:2: node 'src': unknown node type 'count_sorce'; did you mean 'count_source'"
+    )
 
 
 def test_config_errors_name_node_field_and_line(write_graph) -> None:
