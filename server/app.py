@@ -19,6 +19,7 @@ from server.routes import (
     models,
     pipeline,
     pipelines,
+    recordings,
     root,
     webrtc,
 )
@@ -41,6 +42,7 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
             *lora.routes,
             *logs.routes,
             *webrtc.routes,
+            *recordings.routes,
         ],
         exception_handlers=exception_handlers,
         state=state.as_litestar_state(),

@@ -37,6 +37,11 @@ class ServerSettings(BaseModel):
     def lora_dir(self) -> Path:
         return self.models_dir / "lora"
 
+    @property
+    def recordings_dir(self) -> Path:
+        """Session recordings (`/api/v1/sessions/{id}/recording`), beside the logs."""
+        return self.logs_dir / "recordings"
+
     @classmethod
     def from_env(cls, graph_path: Path | None = None) -> ServerSettings:
         return cls(
@@ -49,5 +54,11 @@ class ServerSettings(BaseModel):
         )
 
     def ensure_dirs(self) -> None:
-        for folder in (self.models_dir, self.lora_dir, self.assets_dir, self.logs_dir):
+        for folder in (
+            self.models_dir,
+            self.lora_dir,
+            self.assets_dir,
+            self.logs_dir,
+            self.recordings_dir,
+        ):
             folder.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,9 @@ class ServerState:
         self.settings = settings
         self.pipelines = PipelineManager()
         self.downloads = DownloadManager(settings.models_dir, settings.hf_endpoint)
-        self.sessions = Sessions(self.pipelines, IceProvider.from_env(), settings.graph_path)
+        self.sessions = Sessions(
+            self.pipelines, IceProvider.from_env(), settings.graph_path, settings.recordings_dir
+        )
         self._log_file: logging.Handler | None = None
 
     def as_litestar_state(self) -> State:

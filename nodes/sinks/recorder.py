@@ -1,8 +1,15 @@
-"""A sink that records video to an H.264 MP4 file with PyAV, keeping each frame's timestamp."""
+"""A sink that records video to an H.264 MP4 file with PyAV, keeping each frame's timestamp.
+
+Without a `path` the recorder idles: frames are dropped until `start(path)` opens a file and
+`stop()` closes it, both from any thread (the server's recording API drives a running session
+this way: a param would only apply at the next call, and a paused stream makes none).
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -32,8 +39,11 @@ Preset = Literal[
 
 
 class RecorderConfig(NodeConfig):
-    path: str = Field(
-        min_length=1, description="Output .mp4 file; folders are created; relative to current dir"
+    path: str | None = Field(
+        None,
+        min_length=1,
+        description="Output .mp4 file; folders are created; relative to current dir. "
+        "None: idle until start() opens a file",
     )
     fps: float = Field(
         30.0, gt=0, le=1000, description="Nominal frame rate; each frame keeps its own timestamp"
@@ -43,6 +53,17 @@ class RecorderConfig(NodeConfig):
     keyframe_interval: float = Field(
         2.0, gt=0, le=60, description="Seconds between keyframes: at most this is lost on a kill"
     )
+    resize: bool = Field(
+        False, description="Scale frames of another size to the file's size instead of failing"
+    )
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A file the recorder wrote: `frames` written to `path` (no file when 0)."""
+
+    path: Path
+    frames: int
 
 
 class Recorder(Node):
@@ -62,15 +83,44 @@ class Recorder(Node):
         self._origin = 0.0  # pts of the first frame, which the file shows at 0
         self._last_ticks = -1
         self._warned_backwards = False
+        # Guards the file: process() writes from the run's thread, start()/stop() come from any.
+        self._lock = threading.Lock()
+        self._path: Path | None = Path(config.path) if config.path is not None else None
+        self._frames = 0
+
+    @property
+    def recording(self) -> Path | None:
+        """The file being written (opened at its first frame); None: idle."""
+        return self._path
+
+    def start(self, path: str | Path) -> None:
+        """Record the frames from now on to `path`; RuntimeError while already recording."""
+        with self._lock:
+            if self._path is not None:
+                raise RuntimeError(f"already recording to {self._path}")
+            self._path, self._frames = Path(path), 0
+
+    def stop(self) -> Recording | None:
+        """Close the file (valid and complete when this returns) and idle; None if idle."""
+        with self._lock:
+            path, frames = self._path, self._frames
+            self._path, self._frames = None, 0
+            self._close()
+        return None if path is None else Recording(path, frames)
 
     def setup(self, context: NodeContext) -> None:
         self._logger = context.logger
 
     def process(self, inputs: dict[str, Any], params: NodeParams) -> dict[str, Any]:
         frames: Frames = inputs["video"]
+        if self._path is None:
+            return {}  # idle: no copy off the device
         pictures = frames.data.cpu().numpy()
-        for picture, pts in zip(pictures, frames.pts, strict=True):
-            self._write(picture, pts)
+        with self._lock:
+            for picture, pts in zip(pictures, frames.pts, strict=True):
+                if self._path is None:
+                    break  # stopped meanwhile
+                self._write(picture, pts)
         return {}
 
     def _write(self, picture: np.ndarray, pts: float) -> None:
@@ -79,21 +129,24 @@ class Recorder(Node):
             raise ValueError(f"recorder takes RGB frames (3 channels), got {channels}")
         if self._container is None:
             self._open(height, width, pts)
-        elif (height, width) != self._size:
+        elif (height, width) != self._size and not self.config.resize:
             h, w = self._size
             raise ValueError(
-                f"frame size changed from {w}x{h} to {width}x{height}; "
-                f"{self.config.path} holds one size"
+                f"frame size changed from {w}x{h} to {width}x{height}; {self._path} holds one size"
             )
         stream = self._stream
         assert self._container is not None and stream is not None
-        if (height, width) != (stream.height, stream.width):
+        resized = (height, width) != self._size
+        if (height, width) != (stream.height, stream.width) and not resized:
             pad = ((0, stream.height - height), (0, stream.width - width), (0, 0))
             picture = np.pad(picture, pad, mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), format="rgb24")
+        if resized:
+            frame = frame.reformat(width=stream.width, height=stream.height)
         frame.pts = self._ticks(pts)
         frame.time_base = TIME_BASE
         self._container.mux(stream.encode(frame))
+        self._frames += 1
 
     def _ticks(self, pts: float) -> int:
         """`pts` on the file's clock, nudged one tick later where it would not increase."""
@@ -110,7 +163,8 @@ class Recorder(Node):
         return ticks
 
     def _open(self, height: int, width: int, pts: float) -> None:
-        path = Path(self.config.path)
+        path = self._path
+        assert path is not None
         path.parent.mkdir(parents=True, exist_ok=True)
         # yuv420p stores chroma per 2x2 block, so H.264 needs even sizes.
         even_h, even_w = height + height % 2, width + width % 2
@@ -144,8 +198,14 @@ class Recorder(Node):
         self._size = (height, width)
         self._origin = pts
         self._last_ticks = -1
+        self._warned_backwards = False
 
     def teardown(self) -> None:
+        with self._lock:
+            self._path = None
+            self._close()
+
+    def _close(self) -> None:
         container, stream = self._container, self._stream
         self._container, self._stream = None, None
         if container is None or stream is None:

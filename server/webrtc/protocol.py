@@ -89,6 +89,7 @@ class Parameters(BaseModel):
     paused: bool | None = _key("immediate", "Freeze on the last frame; the pipeline stops")
     spout_sender: SpoutSettings | None = _key("immediate", "Send the output over Spout")
     spout_receiver: SpoutSettings | None = _key("immediate", "Take the input from Spout")
+    recording: bool | None = _key("immediate", "Record the output to an MP4 on the server")
 
     def changes(self) -> dict[str, Any]:
         """The keys this update sets, as plain data (a null value sets nothing)."""
@@ -158,3 +159,13 @@ class StreamStopped(BaseModel):
 
     type: Literal["stream_stopped"] = "stream_stopped"
     error_message: str | None = Field(None, exclude_if=lambda value: value is None)
+
+
+class RecordingStatus(BaseModel):
+    """Server → client: a recording of this session started or stopped (by the API or the
+    `recording` key); `files` are names under `/api/v1/recordings/`."""
+
+    type: Literal["recording"] = "recording"
+    recording: bool
+    recording_id: str
+    files: list[str]

@@ -7,23 +7,28 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
 from pydantic import BaseModel
 
+from nodes.sinks.recorder import Recorder
 from nodes.sinks.webrtc_output import WebRTCOutput
 from nodes.sources.webrtc_input import WebRTCInput
 from scope_graph.params import ParamError
 from scope_graph.run import GraphRun, RunState
+from server.recordings import RecordingError, RecordingInfo, file_for, recording_id
 from server.webrtc.protocol import (
     IMMEDIATE,
     ErrorMessage,
     ProtocolError,
+    RecordingStatus,
     StreamStopped,
     parse_message,
 )
-from server.webrtc.session_graph import INPUT_NODE, OUTPUT_NODE
+from server.webrtc.session_graph import INPUT_NODE, INPUT_RECORDER_NODE, OUTPUT_NODE, RECORDER_NODE
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,7 @@ class Session:
         pc: RTCPeerConnection,
         run: GraphRun,
         on_closed: Callable[[str], None],
+        recordings_dir: Path | None = None,
     ) -> None:
         self.id = session_id
         self.pc = pc
@@ -49,6 +55,9 @@ class Session:
         self.input: WebRTCInput = run.node(INPUT_NODE)  # type: ignore[assignment]
         self.output: WebRTCOutput = run.node(OUTPUT_NODE)  # type: ignore[assignment]
         self._on_closed = on_closed
+        self._recordings_dir = recordings_dir
+        self._recording: RecordingInfo | None = None
+        self._stopping: set[asyncio.Task[Any]] = set()
         self._loop = asyncio.get_running_loop()
         self._channel: RTCDataChannel | None = None
         self._outbox: deque[str] = deque(maxlen=OUTBOX)
@@ -76,6 +85,8 @@ class Session:
 
         Bound keys go to their node params (applied between two calls); keys the loaded
         pipeline has no param for are ignored; immediate keys act on the session now."""
+        if changes.get("recording") and self._recorder(RECORDER_NODE) is None:
+            raise ParamError({"recording": "this session's graph has no recorder"})
         bindings = self.run.graph.bindings
         routed = {k: v for k, v in changes.items() if k in bindings}
         ignored = sorted(set(changes) - set(routed) - IMMEDIATE)
@@ -85,12 +96,101 @@ class Session:
             log.debug("session %s: ignoring %s (not taken by this pipeline)", self.id, ignored)
         if "paused" in changes:
             self.output.track.set_paused(changes["paused"])
+        if changes.get("recording") and self._recording is None:
+            self.start_recording()
+        elif changes.get("recording") is False and self._recording is not None:
+            task = asyncio.ensure_future(self.stop_recording())
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
         if changes.get("reset_cache"):
             self.output.track.clear()  # frames made with the old caches are stale
         spout = sorted(k for k in changes if k.startswith("spout_"))
         if spout and not self._spout_warned:
             self._spout_warned = True
             log.warning("session %s: %s ignored: Spout is not available here", self.id, spout)
+
+    # recording
+
+    def _recorder(self, node_id: str) -> Recorder | None:
+        node = self.run.workers.get(node_id)
+        return node.node if node is not None and isinstance(node.node, Recorder) else None
+
+    @property
+    def recording(self) -> RecordingInfo | None:
+        """The recording being written, if any."""
+        return self._recording
+
+    def start_recording(self, include_input: bool = False) -> RecordingInfo:
+        """Record the output (and the input) from now on; RecordingError when this session
+        records already, or its graph has no recorder for it."""
+        if self._recording is not None:
+            raise RecordingError(f"session {self.id} is already recording")
+        if self._closing is not None:
+            raise RecordingError(f"session {self.id} is closing")
+        if self._recordings_dir is None:
+            raise RecordingError("this server keeps no recordings")
+        sources = {"output": self._recorder(RECORDER_NODE)}
+        if include_input:
+            sources["input"] = self._recorder(INPUT_RECORDER_NODE)
+        missing = sorted(source for source, node in sources.items() if node is None)
+        if missing:
+            raise RecordingError(f"this session's graph has no recorder for its {missing[0]}")
+        started = datetime.now(UTC)
+        rec_id = recording_id(self.id, started)
+        files = [file_for(self._recordings_dir, rec_id, source) for source in sources]  # type: ignore[arg-type]
+        for file in files:
+            recorder = sources[file.source]
+            assert recorder is not None
+            recorder.start(file.path)
+        self._recording = info = RecordingInfo(
+            recording_id=rec_id,
+            session_id=self.id,
+            recording=True,
+            started_at=started,
+            path=files[0].path,
+            url=files[0].url,
+            files=files,
+        )
+        log.info("session %s: recording to %s", self.id, [f.name for f in files])
+        self._send(self._status(info))
+        return info
+
+    async def stop_recording(self) -> RecordingInfo:
+        """Close the recording's files (complete and valid when this returns); RecordingError
+        when not recording."""
+        info = self._recording
+        if info is None:
+            raise RecordingError(f"session {self.id} is not recording")
+        self._recording = None
+        return await asyncio.to_thread(self._finish, info)
+
+    def _finish(self, info: RecordingInfo) -> RecordingInfo:
+        files = []
+        for file in info.files:
+            recorder = self._recorder(
+                RECORDER_NODE if file.source == "output" else INPUT_RECORDER_NODE
+            )
+            done = recorder.stop() if recorder is not None else None
+            path = Path(file.path)
+            size = path.stat().st_size if path.is_file() else 0
+            files.append(
+                file.model_copy(update={"frames": done.frames if done else 0, "bytes": size})
+            )
+        finished = info.model_copy(
+            update={"recording": False, "stopped_at": datetime.now(UTC), "files": files}
+        )
+        log.info("session %s: recording %s stopped", self.id, info.recording_id)
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody to tell
+            self._loop.call_soon_threadsafe(self._send, self._status(finished))
+        return finished
+
+    @staticmethod
+    def _status(info: RecordingInfo) -> RecordingStatus:
+        return RecordingStatus(
+            recording=info.recording,
+            recording_id=info.recording_id,
+            files=[f.name for f in info.files],
+        )
 
     def _on_message(self, message: str | bytes) -> None:
         try:
@@ -159,7 +259,13 @@ class Session:
             if self._input_task is not None:
                 self._input_task.cancel()
                 await asyncio.gather(self._input_task, return_exceptions=True)
+            # The run's teardown closes the recorders' files, so a recording ends complete.
             await asyncio.to_thread(self.run.stop)
+            if self._recording is not None:
+                log.info("session %s: recording %s closed", self.id, self._recording.recording_id)
+                self._recording = None
+            if self._stopping:
+                await asyncio.gather(*self._stopping, return_exceptions=True)
         finally:
             self._on_closed(self.id)
             log.info("session %s closed", self.id)

@@ -11,6 +11,8 @@ from server.pipeline_manager import LoadedPipeline
 PIPELINE_NODE = "pipeline"
 INPUT_NODE = "input"
 OUTPUT_NODE = "output"
+RECORDER_NODE = "recorder"  # optional: records the output; the API needs it to record
+INPUT_RECORDER_NODE = "input_recorder"  # optional: records the input
 
 
 class GraphSlotError(ValueError):

@@ -31,10 +31,17 @@ class UnknownSession(LookupError):
 
 
 class Sessions:
-    def __init__(self, pipelines: PipelineManager, ice: IceProvider, graph_path: Path) -> None:
+    def __init__(
+        self,
+        pipelines: PipelineManager,
+        ice: IceProvider,
+        graph_path: Path,
+        recordings_dir: Path | None = None,
+    ) -> None:
         self.pipelines = pipelines
         self.ice = ice
         self.graph_path = graph_path
+        self.recordings_dir = recordings_dir
         self._sessions: dict[str, Session] = {}
 
     def __len__(self) -> int:
@@ -59,7 +66,7 @@ class Sessions:
         # Setting up may load per-run state on the GPU: keep the event loop free meanwhile.
         await asyncio.to_thread(run.setup)
         pc = RTCPeerConnection(rtc_configuration(await self.ice.servers()))
-        session = Session(str(uuid.uuid4()), pc, run, self._forget)
+        session = Session(str(uuid.uuid4()), pc, run, self._forget, self.recordings_dir)
         try:
             session.apply(initial)
             session.take_input(await answer(pc, offer.sdp, session.output.track))

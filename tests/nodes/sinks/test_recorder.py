@@ -185,3 +185,41 @@ def test_a_non_contiguous_view_is_written(
     _, pictures = decode(path)
     assert pictures.shape == (2, 120, 160, 3)
     assert measure_psnr(pictures[1], source.data[1].numpy()) > 30
+
+
+def test_without_a_path_it_idles_until_started_and_stop_closes_the_file(
+    tmp_path: Path, make_frames: Callable[..., Frames], decode: Decode
+) -> None:
+    """The server's recording API: start() and stop() from another thread, file by file."""
+    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
+    with NodeHarness(Recorder) as h:
+        recorder: Recorder = h.node  # type: ignore[assignment]
+        h.push("video", make_frames(3))
+        assert recorder.recording is None and recorder.stop() is None
+        recorder.start(first)
+        with pytest.raises(RuntimeError, match="already recording"):
+            recorder.start(second)
+        h.push("video", make_frames(4, width=160, height=120))
+        done = recorder.stop()
+        assert done is not None and done.path == first and done.frames == 4
+        assert decode(first)[1].shape == (4, 120, 160, 3)  # closed: complete before teardown
+        h.push("video", make_frames(2))  # idle again: dropped
+        recorder.start(second)
+        h.push("video", make_frames(5, width=80, height=60))
+    assert decode(first)[1].shape[0] == 4
+    assert decode(second)[1].shape == (5, 60, 80, 3)  # teardown closed it
+
+
+def test_resize_scales_frames_of_another_size_to_the_files(
+    tmp_path: Path, make_frames: Callable[..., Frames], decode: Decode
+) -> None:
+    path = tmp_path / "resized.mp4"
+
+    record(
+        path,
+        make_frames(2, width=160, height=120),
+        make_frames(2, width=80, height=60),
+        resize=True,
+    )
+
+    assert decode(path)[1].shape == (4, 120, 160, 3)

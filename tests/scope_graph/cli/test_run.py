@@ -62,11 +62,11 @@ def test_video_file_through_passthrough_to_recorder_keeps_every_frame(
     assert "metrics" in result.stdout and "clip.video -> pass.video" in result.stdout
 
 
-def test_bundled_graphs_run_from_a_checkout(tmp_path: Path) -> None:
+def test_bundled_file_graphs_run_from_a_checkout(tmp_path: Path) -> None:
     (tmp_path / "examples").symlink_to(ROOT / "examples")
-    for graph in sorted((ROOT / "graphs").glob("*.yaml")):
-        if graph.name == "default.yaml":
-            continue
+    # The others need a live peer: the API's default graph (WebRTC) and TouchDesigner (Spout).
+    for name in ("test-pattern-scribble", "video-passthrough"):
+        graph = ROOT / "graphs" / f"{name}.yaml"
         result = scope_graph("run", str(graph), "--mode", "offline", "-q", cwd=tmp_path)
         assert result.returncode == 0, f"{graph.name}: {result.stderr}"
     assert (tmp_path / "out/scribble.mp4").stat().st_size > 0

@@ -55,7 +55,7 @@ def test_nodes_lists_and_describes_types(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["nodes", "recorder", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["inputs"] == [{"name": "video", "type": "video", "optional": False}]
-    assert "path" in data["config_schema"]["required"]
+    assert "path" in data["config_schema"]["properties"]
 
 
 def test_nodes_unknown_type_suggests(capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,6 +32,7 @@ EVERY_KEY = {
     "paused": True,
     "spout_sender": {"enabled": True, "name": "ScopeOut"},
     "spout_receiver": {"enabled": False, "name": ""},
+    "recording": False,
 }
 
 
@@ -54,7 +55,7 @@ def test_each_key_has_its_lifetime() -> None:
         "vace_ref_images",
     }
     assert {k for k, v in lifetimes.items() if v == "immediate"} == IMMEDIATE
-    assert {"paused", "spout_sender", "spout_receiver"} == IMMEDIATE
+    assert {"paused", "spout_sender", "spout_receiver", "recording"} == IMMEDIATE
 
 
 def test_prompts_may_be_plain_strings_and_numbers_may_be_strings() -> None:

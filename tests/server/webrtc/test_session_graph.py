@@ -35,6 +35,8 @@ def test_the_session_graph_binds_only_what_the_pipeline_takes(
     assert [str(e) for e in toy.edges] == [
         "input.video -> pipeline.video",
         "pipeline.video -> output.video",
+        "pipeline.video -> recorder.video",
+        "input.video -> input_recorder.video",
     ]
 
 
