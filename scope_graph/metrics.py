@@ -23,6 +23,10 @@ class NodeMetrics(BaseModel):
 
 class EdgeMetrics(BaseModel):
     edge: str
+    from_node: str
+    from_port: str
+    to_node: str
+    to_port: str
     policy: str
     capacity: int
     depth: int
@@ -41,7 +45,8 @@ class CallStats:
 
     WINDOW = 120
 
-    def __init__(self) -> None:
+    def __init__(self, sink: bool = False) -> None:
+        self.sink = sink  # a sink emits nothing: its rate is the frames it takes
         self.calls = 0
         self.frames_in = 0
         self.frames_out = 0
@@ -53,11 +58,12 @@ class CallStats:
         self.frames_in += frames_in
         self.frames_out += frames_out
         self._latencies.append(finished - started)
-        if frames_out:
-            self._outputs.append((finished, frames_out))
+        through = frames_in if self.sink else frames_out
+        if through:
+            self._outputs.append((finished, through))
 
     def fps(self) -> float:
-        """Frames out per second over the recent window."""
+        """Frames out (a sink: in) per second over the recent window."""
         if len(self._outputs) < 2:
             return 0.0
         span = self._outputs[-1][0] - self._outputs[0][0]

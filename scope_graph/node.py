@@ -44,10 +44,15 @@ def is_one_shot(params_type: type[BaseModel], name: str) -> bool:
 
 @dataclass(frozen=True)
 class Requirements:
-    """What one call needs: `frames_per_call` frames on every wired video input.
-    0 means the call takes no video at all (text-to-video): it runs at once, like a source."""
+    """What one call needs: `frames_per_call` frames on each video input it takes.
+    0 means the call takes no video at all (text-to-video): it runs at once, like a source.
+
+    `inputs` names the video inputs the call takes (None: every wired one), so a switch can
+    run while its other inputs idle. Those are not waited on: their `latest` queues keep only
+    the newest frames, a `fifo` one holds its producer back until taken again."""
 
     frames_per_call: int = 1
+    inputs: frozenset[str] | None = None
 
 
 class EndOfStream(Exception):

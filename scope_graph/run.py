@@ -288,6 +288,10 @@ class GraphRun:
         edges = [
             EdgeMetrics(
                 edge=str(edge),
+                from_node=edge.from_node,
+                from_port=edge.from_port,
+                to_node=edge.to_node,
+                to_port=edge.to_port,
                 policy=queue.policy.value if isinstance(queue, FrameQueue) else "value",
                 capacity=queue.capacity if isinstance(queue, FrameQueue) else 1,
                 depth=queue.depth if isinstance(queue, FrameQueue) else int(queue.has_value),

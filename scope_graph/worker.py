@@ -43,7 +43,7 @@ class NodeWorker:
         self.node = node
         self.context = context
         self.params = params
-        self.stats = CallStats()
+        self.stats = CallStats(sink=not node.outputs)
         self.state = NodeState.WAITING
         self.wakeup = threading.Condition()
         self.frame_inputs: dict[str, FrameQueue] = {}
@@ -54,6 +54,7 @@ class NodeWorker:
         self._thread = threading.Thread(target=self._loop, name=f"node:{context.node_id}")
         self._pace_origin: float | None = None
         self._need = 1
+        self._taken: list[str] = []  # the video inputs the next call takes (`_readiness`)
         # A generator call that emitted nothing (paused) waits for the next param update:
         # `_idle_at` is the params version it saw, `_params_version` counts updates.
         self._params_version = 0
@@ -188,13 +189,20 @@ class NodeWorker:
         if any(s.closed and not s.has_value for s in required):
             return _Wait.DONE
         values_ready = all(s.has_value for s in required)
-        self._need = need = self.node.requirements(self.params.current).frames_per_call
+        requirements = self.node.requirements(self.params.current)
+        self._need = need = requirements.frames_per_call
+        selected = requirements.inputs
+        self._taken = [p for p in self.frame_inputs if selected is None or p in selected]
         if self.frame_inputs and need > 0:
             for queue in self.frame_inputs.values():
                 queue.need = need
-            if any(q.closed and q.available() < need for q in self.frame_inputs.values()):
+            taken = [self.frame_inputs[p] for p in self._taken]
+            # Done when an input it takes has ended, or it takes none and every input has ended.
+            if any(q.closed and q.available() < need for q in taken) or (
+                not taken and all(q.closed for q in self.frame_inputs.values())
+            ):
                 return _Wait.DONE
-            ready = all(q.available() >= need for q in self.frame_inputs.values())
+            ready = bool(taken) and all(q.available() >= need for q in taken)
             return None if ready and values_ready else _Wait.WAIT
         if self.free_running or self.frame_inputs:
             idle = self._idle_at == self._params_version
@@ -204,10 +212,11 @@ class NodeWorker:
         return _Wait.DONE if all(s.closed for s in self.value_inputs.values()) else _Wait.WAIT
 
     def _take(self) -> dict[str, Any]:
-        """The inputs of one call, as `_readiness` found them ready (no video when it needs 0)."""
+        """The inputs of one call, as `_readiness` found them ready (no video when it needs 0,
+        only the selected inputs' when it selects some)."""
         need = self._need
         inputs: dict[str, Any] = {}
         if need > 0:
-            inputs = {p: q.take(need) for p, q in self.frame_inputs.items()}
+            inputs = {p: self.frame_inputs[p].take(need) for p in self._taken}
         inputs.update({p: s.read() for p, s in self.value_inputs.items() if s.has_value})
         return inputs

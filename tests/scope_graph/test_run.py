@@ -285,10 +285,11 @@ def test_metrics_while_running(make_graph, start_run) -> None:
 
     metrics = run.metrics()
     nodes = {node.node: node for node in metrics.nodes}
-    src, mid = nodes["src"], nodes["mid"]
+    src, mid, sink = nodes["src"], nodes["mid"], nodes["sink"]
     assert (src.type, src.calls, src.frames_in, src.frames_out) == ("count_source", 7, 0, 7)
     assert (mid.type, mid.calls, mid.frames_in, mid.frames_out) == ("chunked", 3, 6, 6)
     assert src.fps > 0 and mid.fps > 0
+    assert sink.frames_out == 0 and sink.fps > 0  # a sink's rate: the frames it takes
     for node in (src, mid):
         assert 0 <= node.latency_p50_ms <= node.latency_p99_ms
         assert node.latency_ms >= 0

@@ -79,6 +79,7 @@ class CountingSource(Recorded):
         fps: float = Field(10.0, gt=0)
         chunk: int = Field(1, ge=1)
         pause_after: int | None = None
+        first: int = Field(0, ge=0, description="Index of the first frame")
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -96,7 +97,7 @@ class CountingSource(Recorded):
         count = config.chunk
         if config.frames is not None:
             count = min(count, config.frames - self.emitted)
-        chunk = frames_of(self.emitted, count, config.fps)
+        chunk = frames_of(config.first + self.emitted, count, config.fps)
 
         def update() -> None:
             self.emitted += count
@@ -174,6 +175,32 @@ class Chunked(Recorded):
         chunk = inputs["video"]
         self.record(lambda: self.chunk_sizes.append(len(chunk)))
         return {"video": chunk}
+
+
+class PickParams(NodeParams):
+    take: list[str] | None = None
+
+
+@register("pick")
+class Pick(Recorded):
+    """Takes the video inputs `take` names (null: all wired), records which it got, and
+    forwards the first of them."""
+
+    Params = PickParams
+    inputs = (video("a"), video("b", optional=True))
+    outputs = (video(),)
+
+    def __init__(self, config: NodeConfig) -> None:
+        super().__init__(config)
+        self.taken: list[tuple[str, ...]] = []
+
+    def requirements(self, params: PickParams) -> Requirements:
+        return Requirements(inputs=None if params.take is None else frozenset(params.take))
+
+    def process(self, inputs: dict[str, Any], params: PickParams) -> dict[str, Any]:
+        ports = tuple(sorted(inputs))
+        self.record(lambda: self.taken.append(ports))
+        return {"video": inputs[ports[0]]}
 
 
 @register("failing")
