@@ -34,6 +34,7 @@ def load_spoutgl() -> ModuleType:
 
 
 def spout_available() -> bool:
+    """Whether SpoutGL can be imported here (the one check the server and the CLI use)."""
     try:
         load_spoutgl()
     except SpoutUnavailable:

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import torch
 from litestar import get
 from pydantic import BaseModel
+
+from nodes.spout import spout_available
 
 
 class HardwareInfo(BaseModel):
     vram_gb: float | None
     """Total memory of CUDA device 0 in GiB; null without CUDA."""
     spout_available: bool
-    """True on Windows when SpoutGL can be imported."""
-
-
-def spout_available() -> bool:
-    """Spout works on native Windows only, and only when SpoutGL can be imported."""
-    if sys.platform != "win32":
-        return False
-    try:
-        importlib.import_module("SpoutGL")
-    except (ImportError, OSError):
-        return False
-    return True
+    """True where SpoutGL can be imported (Windows with the SpoutGL package)."""
 
 
 @get("/api/v1/hardware/info", tags=["hardware"], sync_to_thread=False)

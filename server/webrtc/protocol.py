@@ -146,7 +146,8 @@ def parse_message(message: str | bytes) -> dict[str, Any]:
 
 
 class ErrorMessage(BaseModel):
-    """Server → client: a message was refused and changed nothing."""
+    """Server → client: a message was refused and changed nothing, or (a Spout key this
+    server cannot act on) that key alone was refused and the rest applied."""
 
     type: Literal["error"] = "error"
     message: str

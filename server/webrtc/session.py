@@ -29,6 +29,7 @@ from server.webrtc.protocol import (
     parse_message,
 )
 from server.webrtc.session_graph import INPUT_NODE, INPUT_RECORDER_NODE, OUTPUT_NODE, RECORDER_NODE
+from server.webrtc.spout import spout_updates
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,6 @@ class Session:
         self._outbox: deque[str] = deque(maxlen=OUTBOX)
         self._input_task: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
-        self._spout_warned = False
         self._connect_timer: asyncio.TimerHandle | None = None
         pc.on("datachannel", self._on_datachannel)
         pc.on("connectionstatechange", self._on_state)
@@ -84,14 +84,16 @@ class Session:
         """Apply validated changes all at once, or raise ParamError and change nothing.
 
         Bound keys go to their node params (applied between two calls); keys the loaded
-        pipeline has no param for are ignored; immediate keys act on the session now."""
+        pipeline has no param for are ignored; immediate keys act on the session now. A key
+        enabling Spout where the session has none gets an error message; the rest applies."""
         if changes.get("recording") and self._recorder(RECORDER_NODE) is None:
             raise ParamError({"recording": "this session's graph has no recorder"})
         bindings = self.run.graph.bindings
         routed = {k: v for k, v in changes.items() if k in bindings}
         ignored = sorted(set(changes) - set(routed) - IMMEDIATE)
-        if routed:
-            self.run.update_params(routed)
+        spout, refused = spout_updates(changes, self.run.workers)
+        if routed or spout:
+            self.run.update_params({**routed, **spout})
         if ignored:
             log.debug("session %s: ignoring %s (not taken by this pipeline)", self.id, ignored)
         if "paused" in changes:
@@ -104,10 +106,9 @@ class Session:
             task.add_done_callback(self._stopping.discard)
         if changes.get("reset_cache"):
             self.output.track.clear()  # frames made with the old caches are stale
-        spout = sorted(k for k in changes if k.startswith("spout_"))
-        if spout and not self._spout_warned:
-            self._spout_warned = True
-            log.warning("session %s: %s ignored: Spout is not available here", self.id, spout)
+        for key, reason in refused.items():
+            log.warning("session %s: %s refused: %s", self.id, key, reason)
+            self._send(ErrorMessage(message=reason, key=key, errors={key: reason}))
 
     # recording
 

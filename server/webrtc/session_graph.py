@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
+from nodes.spout import spout_available
 from scope_graph.loader import read_graph_file
+from scope_graph.spec import Edge
 from scope_graph.validation import CompiledGraph, compile_graph
 from server.pipeline_manager import LoadedPipeline
 
@@ -13,22 +18,53 @@ INPUT_NODE = "input"
 OUTPUT_NODE = "output"
 RECORDER_NODE = "recorder"  # optional: records the output; the API needs it to record
 INPUT_RECORDER_NODE = "input_recorder"  # optional: records the input
+SPOUT_RECEIVER_NODE = "spout_in"  # optional: the `spout_receiver` key drives it
+SPOUT_SENDER_NODE = "spout_out"  # optional: the `spout_sender` key drives it
+SOURCE_NODE = "source"  # optional: a `select` node, b (Spout) while the receiver is enabled
+SPOUT_TYPES = frozenset({"spout_receiver", "spout_sender"})
+
+_edge = TypeAdapter(Edge)
 
 
 class GraphSlotError(ValueError):
     """The default graph lacks a node the server needs."""
 
 
-def session_graph(path: Path, loaded: LoadedPipeline) -> CompiledGraph:
+def session_graph(path: Path, loaded: LoadedPipeline | None) -> CompiledGraph:
     """Read the default graph afresh and put the loaded pipeline's type and config in its
-    pipeline node. Bindings marked `?` that the pipeline type has no param for are dropped by
-    compilation: their flat keys are then accepted on the data channel and ignored."""
+    pipeline node (None: keep the file's); without SpoutGL, leave its Spout nodes out.
+    Bindings marked `?` that the pipeline type has no param for are dropped by compilation:
+    their flat keys are then accepted on the data channel and ignored."""
     source = read_graph_file(path)
     nodes = source.data.get("nodes") if isinstance(source.data, dict) else None
     for node_id in (INPUT_NODE, PIPELINE_NODE, OUTPUT_NODE):
         if not isinstance(nodes, dict) or not isinstance(nodes.get(node_id), dict):
             raise GraphSlotError(f"{path}: the default graph needs a node {node_id!r}")
     assert isinstance(nodes, dict)
-    nodes[PIPELINE_NODE]["type"] = loaded.node_type
-    nodes[PIPELINE_NODE]["config"] = loaded.config.model_dump(mode="json")
+    if loaded is not None:
+        nodes[PIPELINE_NODE]["type"] = loaded.node_type
+        nodes[PIPELINE_NODE]["config"] = loaded.config.model_dump(mode="json")
+    if not spout_available():
+        _drop_spout(source.data)
     return compile_graph(source)
+
+
+def _drop_spout(data: dict[str, Any]) -> None:
+    """Remove the Spout nodes and their edges: they fail validation where SpoutGL is missing,
+    and the graph runs the same without them (a `select` input they fed stays unwired)."""
+    nodes: dict[str, Any] = data["nodes"]
+    dropped = {
+        n for n, spec in nodes.items() if isinstance(spec, dict) and spec.get("type") in SPOUT_TYPES
+    }
+    for node_id in dropped:
+        del nodes[node_id]
+    if isinstance(data.get("edges"), list):
+        data["edges"] = [e for e in data["edges"] if not _touches(e, dropped)]
+
+
+def _touches(item: Any, nodes: set[str]) -> bool:
+    try:
+        edge = _edge.validate_python(item)
+    except ValidationError:
+        return False  # compilation reports it, with its line
+    return edge.from_node in nodes or edge.to_node in nodes

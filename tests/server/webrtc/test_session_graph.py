@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from spout_standin import FakeSpout
 from toy_pipelines import ToyGenerator, ToyGeneratorConfig
 
+from nodes.processors.passthrough import Passthrough
 from scope_graph import registry
 from scope_graph.pipeline import all_pipelines
 from server.pipeline_manager import LoadedPipeline
@@ -19,7 +21,7 @@ def loaded(node_type: str, config: object) -> LoadedPipeline:
 
 
 def test_the_session_graph_binds_only_what_the_pipeline_takes(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, no_spout: None
 ) -> None:
     monkeypatch.setitem(registry._registered, "toy_gen", ToyGenerator)
     passthrough = session_graph(
@@ -33,11 +35,37 @@ def test_the_session_graph_binds_only_what_the_pipeline_takes(
     }
     assert toy.nodes["pipeline"].config == ToyGeneratorConfig(chunk=12)
     assert [str(e) for e in toy.edges] == [
-        "input.video -> pipeline.video",
+        "input.video -> source.a",
+        "source.video -> pipeline.video",
         "pipeline.video -> output.video",
         "pipeline.video -> recorder.video",
-        "input.video -> input_recorder.video",
+        "source.video -> input_recorder.video",
     ]
+
+
+def test_without_spoutgl_the_spout_nodes_and_their_edges_are_left_out(no_spout: None) -> None:
+    graph = session_graph(DEFAULT_GRAPH, loaded("passthrough", Passthrough.Config()))
+
+    assert set(graph.nodes) == {
+        "input",
+        "source",
+        "pipeline",
+        "output",
+        "recorder",
+        "input_recorder",
+    }
+    assert not [e for e in graph.edges if "spout" in str(e)]
+
+
+def test_with_spoutgl_the_spout_nodes_are_there_and_off(spout: FakeSpout) -> None:
+    graph = session_graph(DEFAULT_GRAPH, loaded("passthrough", Passthrough.Config()))
+
+    assert graph.nodes["spout_in"].params == {"enabled": False}
+    assert graph.nodes["spout_out"].params == {"enabled": False, "name": "ScopeOut"}
+    assert {"spout_in.video -> source.b", "pipeline.video -> spout_out.video"} <= {
+        str(e) for e in graph.edges
+    }
+    assert spout.calls == []  # nothing is created before a session enables it
 
 
 def test_a_default_graph_without_the_slots_is_refused(tmp_path: Path) -> None:
