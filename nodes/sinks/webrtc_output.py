@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import statistics
 import threading
 import time
+from collections import deque
 from fractions import Fraction
 from typing import Any
 
@@ -14,12 +16,47 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from nodes.sinks.playout import Playout
+from scope_graph.clock import Clock, WallClock
 from scope_graph.frames import Frames
-from scope_graph.node import EndOfStream, Node, NodeParams
+from scope_graph.node import EndOfStream, Node, NodeContext, NodeParams
 from scope_graph.ports import video
 
 VIDEO_CLOCK = 90_000  # RTP's video clock rate
 TIME_BASE = Fraction(1, VIDEO_CLOCK)
+
+
+class SendStats:
+    """What a track sent recently: its rate over the last WINDOW_S seconds, and the latency
+    (send time − pts, on the run's clock) of the last LATENCIES new frames."""
+
+    WINDOW_S = 2.0
+    LATENCIES = 60
+
+    def __init__(self) -> None:
+        self._sent: deque[float] = deque()
+        self._latencies: deque[float] = deque(maxlen=self.LATENCIES)
+
+    def record(self, now: float, pts: float | None) -> None:
+        """One frame sent at `now`; `pts` None: the last frame sent again (paused)."""
+        self._sent.append(now)
+        self._forget(now)
+        if pts is not None:
+            self._latencies.append(now - pts)
+
+    def fps(self, now: float) -> float:
+        """Frames sent per second over the window ending `now` (0 once sending stalls)."""
+        self._forget(now)
+        if len(self._sent) < 2 or now <= self._sent[0]:
+            return 0.0
+        return (len(self._sent) - 1) / (now - self._sent[0])
+
+    def latency_ms(self) -> float | None:
+        """The median latency of the recent new frames in ms; None before the first."""
+        return statistics.median(self._latencies) * 1e3 if self._latencies else None
+
+    def _forget(self, now: float) -> None:
+        while self._sent and self._sent[0] < now - self.WINDOW_S:
+            self._sent.popleft()
 
 
 class OutputTrack(MediaStreamTrack):
@@ -29,15 +66,18 @@ class OutputTrack(MediaStreamTrack):
     resolve through `loop.call_soon_threadsafe`, or that a timer resolves when the next frame
     is due. Timestamps follow the send time on the 90 kHz clock, so they match the spacing
     the receiver sees. While paused the last frame is sent again at the same rate.
+    `clock` is the run's clock, the one frames' pts are on: latency is measured on it.
     """
 
     kind = "video"
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
         super().__init__()
+        self.clock: Clock = clock or WallClock()
         self._lock = threading.Lock()
         self._playing = threading.Condition(self._lock)  # the sink waits here while paused
-        self._playout: Playout[av.VideoFrame] = Playout()
+        self._playout: Playout[tuple[av.VideoFrame, float]] = Playout()
+        self._stats = SendStats()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
@@ -57,10 +97,21 @@ class OutputTrack(MediaStreamTrack):
         """The rate frames are played at (the producer's measured output rate)."""
         return 1.0 / self._playout.interval
 
-    def put(self, frame: av.VideoFrame) -> None:
-        """Queue one frame for sending (any thread)."""
+    def sent_fps(self) -> float:
+        """Frames actually sent per second, recently (repeats while paused included)."""
+        now = self.clock.now()
         with self._lock:
-            self._playout.put(frame, time.monotonic())
+            return self._stats.fps(now)
+
+    def latency_ms(self) -> float | None:
+        """Median send time − pts of the recent new frames, in ms; None before the first."""
+        with self._lock:
+            return self._stats.latency_ms()
+
+    def put(self, frame: av.VideoFrame, pts: float) -> None:
+        """Queue one frame, presented at `pts` on the run's clock, for sending (any thread)."""
+        with self._lock:
+            self._playout.put((frame, pts), time.monotonic())
         self._wake()
 
     def set_paused(self, paused: bool) -> None:
@@ -141,9 +192,11 @@ class OutputTrack(MediaStreamTrack):
             return None, None
         if due > now:
             return None, due - now
+        pts = None  # a repeat while paused: its latency says nothing about the stream
         if not self._paused:
-            self._last = self._playout.pop(now)
+            self._last, pts = self._playout.pop(now)
         self._last_sent = now
+        self._stats.record(self.clock.now(), pts)
         return self._last, None
 
     async def _sleep(self, delay: float | None) -> None:
@@ -175,11 +228,15 @@ class WebRTCOutput(Node):
         super().__init__(config)
         self.track = OutputTrack()
 
+    def setup(self, context: NodeContext) -> None:
+        self.track.clock = context.clock  # the clock the frames' pts are on
+
     def process(self, inputs: dict[str, Any], params: NodeParams) -> dict[str, Any]:
         frames: Frames = inputs["video"]
         # Encoders take frames in host memory; converting here keeps the event loop free.
-        for picture in frames.data.cpu().numpy():
-            self.track.put(av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), "rgb24"))
+        for picture, pts in zip(frames.data.cpu().numpy(), frames.pts, strict=True):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), "rgb24")
+            self.track.put(frame, pts)
         # While paused the sink stops taking frames, so the producer stops at its next chunk
         # (on a fifo edge) instead of computing frames nobody will see.
         if not self.track.wait_playing():

@@ -30,6 +30,10 @@ class UnknownSession(LookupError):
     pass
 
 
+def _open(session: Session) -> bool:
+    return session.pc.connectionState not in ("closed", "failed")
+
+
 class Sessions:
     def __init__(
         self,
@@ -49,9 +53,13 @@ class Sessions:
 
     def get(self, session_id: str) -> Session:
         session = self._sessions.get(session_id)
-        if session is None or session.pc.connectionState in ("closed", "failed"):
+        if session is None or not _open(session):
             raise UnknownSession(f"Session {session_id} not found")
         return session
+
+    def live(self) -> list[Session]:
+        """The sessions whose connection is not closed or failed, oldest first."""
+        return [session for session in self._sessions.values() if _open(session)]
 
     async def open(self, offer: Offer) -> Answer:
         """Answer `offer` with a new session. Raises ProtocolError or ParamError (bad initial

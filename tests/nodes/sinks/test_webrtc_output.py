@@ -12,7 +12,7 @@ import pytest
 from aiortc.mediastreams import MediaStreamError
 
 from nodes.sinks.playout import Playout
-from nodes.sinks.webrtc_output import VIDEO_CLOCK, OutputTrack, WebRTCOutput
+from nodes.sinks.webrtc_output import VIDEO_CLOCK, OutputTrack, SendStats, WebRTCOutput
 from scope_graph.frames import Frames
 from scope_graph.harness import NodeHarness
 from scope_graph.node import EndOfStream
@@ -92,7 +92,7 @@ def test_track_sends_frames_put_from_another_thread_with_90khz_timestamps() -> N
     track = OutputTrack()
 
     async def receive() -> list[av.VideoFrame]:
-        feeder = threading.Thread(target=lambda: [track.put(picture(i)) for i in range(3)])
+        feeder = threading.Thread(target=lambda: [track.put(picture(i), i / 30) for i in range(3)])
         first = asyncio.ensure_future(track.recv())
         await asyncio.sleep(0.01)  # recv waits on its future: the thread wakes it
         feeder.start()
@@ -112,10 +112,10 @@ def test_paused_track_resends_the_last_frame_then_resumes() -> None:
     track = OutputTrack()
 
     async def receive() -> tuple[list[int], list[int]]:
-        track.put(picture(7))
+        track.put(picture(7), 0.0)
         await track.recv()
         track.set_paused(True)
-        track.put(picture(8))  # produced before the pause reached the producer
+        track.put(picture(8), 0.1)  # produced before the pause reached the producer
         values, pts = [], []
         for i in range(4):
             if i == 3:
@@ -129,6 +129,36 @@ def test_paused_track_resends_the_last_frame_then_resumes() -> None:
 
     assert values == [7, 7, 7, 8]
     assert pts == sorted(set(pts))  # fresh, increasing timestamps for every repeat
+
+
+def test_latency_is_send_time_minus_pts_on_the_runs_clock(make_frames) -> None:
+    chunk: Frames = make_frames(3)  # pts 0, 1/24, 2/24
+    with NodeHarness(WebRTCOutput) as h:
+        track = h.node.track
+        assert track.clock is h.clock  # the clock the frames' pts are on
+        assert track.latency_ms() is None  # nothing sent yet
+        h.push("video", chunk)
+        h.clock.advance(0.5)
+
+        async def receive() -> None:
+            for _ in range(3):
+                await track.recv()
+
+        asyncio.run(receive())
+        latency = track.latency_ms()
+
+    assert latency == pytest.approx(1e3 * (0.5 - chunk.pts[1]))  # the median of three
+
+
+def test_sent_rate_counts_repeats_over_a_window_and_falls_to_zero_when_sending_stops() -> None:
+    stats = SendStats()
+    stats.record(0.0, pts=0.0)
+    for i in range(1, 11):  # ten frames at 10 fps, the last five repeats while paused
+        stats.record(i / 10, pts=i / 10 - 0.04 if i <= 5 else None)
+
+    assert stats.fps(1.0) == pytest.approx(10.0)
+    assert stats.latency_ms() == pytest.approx(40.0)  # repeats do not count
+    assert stats.fps(1.0 + SendStats.WINDOW_S + 0.01) == 0.0
 
 
 def test_end_from_another_thread_stops_a_waiting_recv() -> None:
