@@ -3,6 +3,7 @@ chosen pipeline node's own Config."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -86,12 +87,22 @@ def _rename_seed(params: dict[str, Any], fields: dict[str, Any]) -> dict[str, An
     return params
 
 
-def build_config(pipeline: RegisteredPipeline, load_params: dict[str, Any] | None) -> NodeConfig:
-    """The validated Config of the pipeline node; 422 naming the first bad field otherwise."""
+SERVER_FIELDS = ("models_dir",)
+"""Config fields the server sets from its own settings; a client may not choose them."""
+
+
+def build_config(
+    pipeline: RegisteredPipeline, load_params: dict[str, Any] | None, models_dir: Path
+) -> NodeConfig:
+    """The validated Config of the pipeline node (reading its models from `models_dir`, when
+    it reads models); 422 naming the first bad field otherwise."""
     config_type = pipeline.cls.Config
-    params = _rename_seed(dict(load_params or {}), config_type.model_fields)
-    own = {key: value for key, value in params.items() if key in config_type.model_fields}
+    fields = config_type.model_fields
+    params = _rename_seed(dict(load_params or {}), fields)
+    own = {k: v for k, v in params.items() if k in fields and k not in SERVER_FIELDS}
     ignored = {key: value for key, value in params.items() if key not in own}
+    if "models_dir" in fields:
+        own["models_dir"] = models_dir
     try:
         _ScopeLoadParams.model_validate(ignored)
         return config_type.model_validate(own)

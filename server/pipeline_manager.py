@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from scope_graph.clock import WallClock
 from scope_graph.cuda import new_stream
@@ -22,6 +23,8 @@ from scope_graph.model_cache import ModelCache, SharedWeights, models
 from scope_graph.node import Node, NodeConfig, NodeContext
 from scope_graph.pipeline import RegisteredPipeline, available_pipelines
 from scope_graph.run import default_device
+from server.errors import InvalidInput
+from server.load_params import build_config
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +187,7 @@ class PipelineManager:
         log.info("pipeline %s unloaded", held.loaded.pipeline_id)
 
 
-def prewarm(manager: PipelineManager, pipeline_id: str) -> None:
+def prewarm(manager: PipelineManager, pipeline_id: str, models_dir: Path) -> None:
     """Start loading `pipeline_id` with its default config (the `PIPELINE` variable)."""
     pipeline = available_pipelines().get(pipeline_id)
     if pipeline is None:
@@ -195,8 +198,8 @@ def prewarm(manager: PipelineManager, pipeline_id: str) -> None:
         )
         return
     try:
-        config = pipeline.cls.Config()
-    except ValidationError as exc:
-        log.error("PIPELINE=%s: its config needs load params: %s", pipeline_id, exc)
+        config = build_config(pipeline, None, models_dir)
+    except InvalidInput as exc:
+        log.error("PIPELINE=%s: its config needs load params: %s", pipeline_id, exc.detail)
         return
     manager.load(pipeline, config)

@@ -34,7 +34,7 @@ class ServerState:
         self.settings.ensure_dirs()
         self._log_file = start_log_file(self.settings.logs_dir, self.settings.verbose_logging)
         if self.settings.prewarm_pipeline:
-            prewarm(self.pipelines, self.settings.prewarm_pipeline)
+            prewarm(self.pipelines, self.settings.prewarm_pipeline, self.settings.models_dir)
 
     async def close(self) -> None:
         """Close every session, then free the pipeline."""

@@ -18,7 +18,9 @@ def load_pipeline(data: JSONBody[LoadRequest], state: State) -> LoadMessage:
     `load_params` are checked against the pipeline's config first (422 names a bad field).
     Loading what is already loaded does nothing; a new load replaces the old pipeline."""
     pipeline = find_pipeline(data.chosen_id(), runnable=True)
-    state.server.pipelines.load(pipeline, build_config(pipeline, data.load_params))
+    settings = state.server.settings
+    config = build_config(pipeline, data.load_params, settings.models_dir)
+    state.server.pipelines.load(pipeline, config)
     return LoadMessage(message="Pipeline loading initiated successfully")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,18 +105,20 @@ def test_a_setup_that_fails_after_loading_weights_releases_them(
     assert manager.loaded() is None
 
 
-def test_prewarm_loads_the_default_config(manager: PipelineManager, wait_until: Wait) -> None:
-    prewarm(manager, "passthrough")
+def test_prewarm_loads_the_default_config(
+    manager: PipelineManager, wait_until: Wait, tmp_path: Path
+) -> None:
+    prewarm(manager, "passthrough", tmp_path)
 
     assert loaded(manager, wait_until) == "loaded"
     assert manager.status().pipeline_id == "passthrough"
 
 
 def test_prewarm_of_an_unknown_pipeline_only_logs(
-    manager: PipelineManager, caplog: pytest.LogCaptureFixture
+    manager: PipelineManager, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     with caplog.at_level(logging.ERROR):
-        prewarm(manager, "nope")
+        prewarm(manager, "nope", tmp_path)
 
     assert "PIPELINE=nope" in caplog.text and "passthrough" in caplog.text
     assert manager.status().status == "not_loaded"

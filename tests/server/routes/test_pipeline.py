@@ -200,3 +200,25 @@ def test_a_body_that_is_not_a_json_object_is_refused(client: Client) -> None:
 
     assert broken.status_code == 400 and "JSON" in broken.json()["detail"]
     assert missing.status_code == 422 and "body" in missing.json()["detail"]
+
+
+def test_pipelines_read_models_from_the_servers_models_folder(
+    client: Client, server: ServerState, wait_until: Wait, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
+    load(client, pipeline_id="longlive", load_params={"height": 32, "width": 48})
+
+    status = settled(client, wait_until)
+    assert status["status"] == "error"  # the folder is empty: no models there yet
+    assert str(server.settings.models_dir) in status["error"]
+
+
+def test_a_client_may_not_choose_where_models_are_read_from(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
+    body = {"pipeline_id": "longlive", "load_params": {"models_dir": "/etc"}}
+    response = client.post(LOAD, json=body)
+
+    assert response.status_code == 422
+    assert "models_dir" in response.json()["detail"]
