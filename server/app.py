@@ -12,6 +12,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from server.errors import exception_handlers
 from server.routes import (
     assets,
+    graph,
     hardware,
     health,
     logs,
@@ -21,6 +22,8 @@ from server.routes import (
     pipelines,
     recordings,
     root,
+    spout,
+    ui,
     webrtc,
 )
 from server.settings import ServerSettings
@@ -43,6 +46,9 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
             *logs.routes,
             *webrtc.routes,
             *recordings.routes,
+            *ui.routes,
+            *spout.routes,
+            *graph.routes,
         ],
         exception_handlers=exception_handlers,
         state=state.as_litestar_state(),

@@ -1,16 +1,23 @@
-"""Shared test fixtures: smooth synthetic frames, and MP4 files written and read with PyAV."""
+"""Shared test fixtures: smooth synthetic frames, MP4 files written and read with PyAV, Spout
+present (a stand-in SpoutGL) or missing, headless Chromium, and the test output folder."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 import pytest
 import torch
+from spout_standin import FakeSpout, make_module
 
 from scope_graph.frames import Frames
 
@@ -88,3 +95,72 @@ def decode() -> Callable[[Path], tuple[list[float], np.ndarray]]:
 @pytest.fixture
 def measure_psnr() -> Callable[[np.ndarray, np.ndarray], float]:
     return psnr
+
+
+@pytest.fixture
+def spout(monkeypatch: pytest.MonkeyPatch) -> FakeSpout:
+    """SpoutGL importable, as the stand-in of tests/support/spout_standin.py; returns its world."""
+    world = FakeSpout()
+    monkeypatch.setitem(sys.modules, "SpoutGL", make_module(world))
+    return world
+
+
+@pytest.fixture
+def no_spout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SpoutGL missing, as on Linux and macOS, even where it is installed."""
+    monkeypatch.setitem(sys.modules, "SpoutGL", None)  # makes `import SpoutGL` fail
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _missing(what: str) -> None:
+    """Skip without `what` on a developer's machine; fail in CI, whose .ci/run provides it."""
+    if os.environ.get("CI"):
+        pytest.fail(f"missing in CI: {what}")
+    pytest.skip(f"needs {what}")
+
+
+@pytest.fixture
+def missing() -> Callable[[str], None]:
+    """`missing("X")` skips a test locally, and fails it in CI, when X is not there."""
+    return _missing
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's chromium, headless, with a fake camera, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        _missing("Debian's chromium (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def test_output(request: pytest.FixtureRequest) -> Path:
+    """A folder kept after the run for what a person may want to look at (screenshots,
+    recordings): `test-output/<test name>` or under $SCOPE_GRAPH_TEST_OUTPUT."""
+    base = Path(os.environ.get("SCOPE_GRAPH_TEST_OUTPUT", ROOT / "test-output"))
+    folder = base / re.sub(r"[^\w.-]+", "_", request.node.name)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder

@@ -1,9 +1,13 @@
-"""`GET /api/v1/pipelines/schemas`, and finding a pipeline by the id a request names."""
+"""`GET /api/v1/pipelines/schemas` (Scope's format), each pipeline's runtime params schema, and
+finding a pipeline by the id a request names."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from pydantic import BaseModel
 
 from scope_graph.pipeline import PipelineSchema, RegisteredPipeline, all_pipelines
@@ -40,4 +44,11 @@ def pipeline_schemas() -> PipelineSchemas:
     )
 
 
-routes = [pipeline_schemas]
+@get("/api/v1/pipelines/{pipeline_id:str}/params_schema", tags=["pipeline"], sync_to_thread=False)
+def params_schema(pipeline_id: FromPath[str]) -> dict[str, Any]:
+    """JSON Schema of the pipeline's runtime params (the data channel's keys, with their ranges
+    and defaults): what the web UI builds its controls from. 404: no such pipeline."""
+    return find_pipeline(pipeline_id, runnable=False).cls.Params.model_json_schema()
+
+
+routes = [pipeline_schemas, params_schema]

@@ -1,20 +1,10 @@
-"""`GET /` (a notice until the web UI is served) and the OpenAPI document at `/openapi.json`."""
+"""The OpenAPI document at `/openapi.json` (the web UI is at `/`, see routes/ui.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from litestar import Request, get
-from pydantic import BaseModel
-
-
-class Notice(BaseModel):
-    message: str
-
-
-@get("/", include_in_schema=False, sync_to_thread=False)
-def root() -> Notice:
-    return Notice(message="Scope API - Frontend not built. API documentation: /docs")
 
 
 @get(
@@ -27,4 +17,4 @@ def openapi_document(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return request.app.openapi_schema.to_schema()
 
 
-routes = [root, openapi_document]
+routes = [openapi_document]

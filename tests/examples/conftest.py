@@ -1,44 +1,17 @@
-"""Fixtures for the example clients: a real server, headless Chromium, pages on another origin."""
+"""Fixtures for the example clients: a real server, and pages served from another origin."""
 
 from __future__ import annotations
 
 import functools
 import http.server
-import os
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from live_server import start_server
 
 from server.settings import ServerSettings
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _missing(what: str) -> None:
-    """Skip without `what` on a developer's machine; fail in CI, whose .ci/run provides it."""
-    if os.environ.get("CI"):
-        pytest.fail(f"missing in CI: {what}")
-    pytest.skip(f"needs {what}")
-
-
-@pytest.fixture
-def missing() -> Callable[[str], None]:
-    """`missing("X")` skips a test locally, and fails it in CI, when X is not there."""
-    return _missing
 
 
 @pytest.fixture
@@ -51,22 +24,6 @@ def scope_server(tmp_path: Path) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """Debian's chromium, headless, with a fake camera, driven by Playwright."""
-    from playwright.sync_api import sync_playwright
-
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        _missing("Debian's chromium (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture

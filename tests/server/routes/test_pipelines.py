@@ -48,3 +48,19 @@ def test_a_pipeline_schema_comes_from_its_node(client: TestClient[Any]) -> None:
     assert toy["mode_defaults"] == {"video": {"noise_scale": 0.7}}
     assert toy["supports_lora"] is True
     assert client.get(SCHEMAS).json()["pipelines"]["downloadable"]["requires_models"] is True
+
+
+def test_each_pipelines_runtime_params_have_a_schema(
+    client: TestClient[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
+    longlive = client.get("/api/v1/pipelines/longlive/params_schema")
+    passthrough = client.get("/api/v1/pipelines/passthrough/params_schema")
+    unknown = client.get("/api/v1/pipelines/nope/params_schema")
+
+    assert longlive.status_code == 200
+    noise = longlive.json()["properties"]["noise_scale"]["anyOf"][0]
+    assert (noise["minimum"], noise["maximum"]) == (0.0, 1.0)
+    assert longlive.json()["properties"]["denoising_step_list"]["items"] == {"type": "integer"}
+    assert passthrough.json()["properties"] == {}
+    assert unknown.status_code == 404 and "passthrough" in unknown.json()["detail"]

@@ -1,17 +1,10 @@
-"""`GET /`, `/docs`, `/openapi.json`, and how unknown paths and methods are answered."""
+"""`/docs`, `/openapi.json`, and how unknown paths and methods are answered."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from litestar.testing import TestClient
-
-
-def test_root_answers_with_a_notice(client: TestClient[Any]) -> None:
-    response = client.get("/")
-
-    assert response.status_code == 200
-    assert "message" in response.json()
 
 
 def test_openapi_document_at_the_root_and_interactive_docs(client: TestClient[Any]) -> None:

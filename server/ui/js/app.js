@@ -1,0 +1,308 @@
+// The web UI: pick and load a pipeline, stream in text or video mode, steer it, record it.
+
+import { api, sleep } from "./api.js";
+import { buildControls } from "./controls.js";
+import { $, notify } from "./dom.js";
+import { openInput } from "./inputs.js";
+import { LoraPanel, SpoutPanel, VacePanel } from "./panels.js";
+import { DEFAULT_PROMPTS, PromptEditor } from "./prompts.js";
+import { showIdle, showLive } from "./readouts.js";
+import { RecordButton, showRecordings } from "./recording.js";
+import { Stream } from "./stream.js";
+import { ensureModels } from "./downloads.js";
+
+const state = {
+  schemas: {},
+  schema: null,
+  mode: "video",
+  params: {},
+  stream: null,
+  input: null,
+  paused: false,
+  timer: null,
+};
+// What tests (and the curious, from the console) can read.
+const ui = (window.scopeUI = {
+  status: "starting",
+  stream: "idle",
+  framesShown: 0,
+  sessionId: null,
+  messages: [],
+  graph: null,
+  stats: null,
+});
+
+const send = (update) => {
+  if (state.stream && !state.stream.send(update))
+    notify("not connected yet: try again in a moment", "error");
+};
+const prompts = new PromptEditor($("#prompts-panel"), send);
+const loras = new LoraPanel(send);
+const vace = new VacePanel(send);
+const spout = new SpoutPanel(send);
+const recorder = new RecordButton();
+
+function setStatus(status, label = status.replaceAll("_", " ")) {
+  ui.status = status;
+  const pill = $("#load-state");
+  pill.dataset.state = status;
+  pill.textContent = label;
+}
+
+// --- pipeline --------------------------------------------------------------------------------
+
+async function selectPipeline(id) {
+  const schema = (state.schema = state.schemas[id]);
+  state.paramsSchema = await api.paramsSchema(id);
+  const vram = schema.estimated_vram_gb ? ` · ~${schema.estimated_vram_gb} GB VRAM` : "";
+  $("#pipeline-facts").textContent = `${schema.supported_modes.join(" / ")} mode${vram}`;
+  $("#pipeline-facts").title = schema.description;
+  for (const radio of document.querySelectorAll("[name=mode]")) {
+    radio.disabled = !schema.supported_modes.includes(radio.value);
+  }
+  $("#prompts-panel").hidden = schema.supports_prompts === false;
+  $("#reset-cache").hidden = !schema.supports_cache_management;
+  $("#lora-panel").hidden = !schema.supports_lora;
+  $("#vace-panel").hidden = !schema.supports_vace;
+  $("#seed-row").hidden = !schema.supports_quantization;
+  if (schema.supports_lora) loras.refresh().catch((error) => notify(error.message, "error"));
+  if (schema.supports_vace) vace.refresh().catch((error) => notify(error.message, "error"));
+  setMode(schema.default_mode);
+}
+
+function setMode(mode) {
+  if (state.stream) stop();
+  const schema = state.schema;
+  state.mode = mode;
+  document.querySelector(`[name=mode][value=${mode}]`).checked = true;
+  $("#source-pick").hidden = mode !== "video";
+  const defaults = {
+    ...propertyDefaults(schema.config_schema),
+    ...(schema.mode_defaults?.[mode] || {}),
+  };
+  $("#width").value = defaults.width ?? 512;
+  $("#height").value = defaults.height ?? 512;
+  state.params = buildControls($("#controls"), state.paramsSchema, defaults, (key, value) => {
+    state.params[key] = value;
+    send({ [key]: value });
+  });
+  $("#no-controls").hidden = $("#controls").children.length > 0;
+  prompts.reset(DEFAULT_PROMPTS[mode], schema.default_temporal_interpolation_method);
+  showIdle(ui);
+}
+
+function propertyDefaults(configSchema) {
+  const entries = Object.entries(configSchema?.properties || {}).map(([k, v]) => [k, v.default]);
+  return Object.fromEntries(entries.filter(([, value]) => value !== undefined && value !== null));
+}
+
+function loadParams() {
+  const schema = state.schema;
+  const params = { width: Number($("#width").value), height: Number($("#height").value) };
+  if (state.mode === "video" && state.input?.size[0] && $("#source").value === "file") {
+    [params.width, params.height] = state.input.size; // an uploaded video keeps its size
+  }
+  if (schema.supports_quantization) {
+    params.seed = Number($("#seed").value);
+    params.quantization = $("#quantization").value || null;
+  }
+  if (schema.supports_lora && loras.selected().length) params.loras = loras.selected();
+  if (schema.supports_vace) params.vace_enabled = state.mode === "text";
+  return params;
+}
+
+async function load() {
+  const id = $("#pipeline").value;
+  if (!(await ensureModels(state.schema))) throw new Error(`${state.schema.name} needs its models`);
+  setStatus("loading", `loading ${state.schema.name}…`);
+  await api.loadPipeline(id, loadParams());
+  for (;;) {
+    const status = await api.pipelineStatus();
+    if (status.status === "loaded" && status.pipeline_id === id) {
+      loras.setLoaded(status.loaded_lora_adapters);
+      setStatus("loaded", `${state.schema.name} loaded`);
+      return;
+    }
+    if (status.status === "error") {
+      setStatus("error", "load failed");
+      throw new Error(status.error || `${state.schema.name} failed to load`);
+    }
+    await sleep(400);
+  }
+}
+
+// --- streaming -------------------------------------------------------------------------------
+
+async function start() {
+  $("#start").disabled = true;
+  try {
+    await load();
+    let track = null;
+    if (state.mode === "video") {
+      state.input = await openInput(
+        $("#source").value,
+        $("#input-preview"),
+        $("#source-file").files[0],
+      );
+      track = state.input.track;
+    }
+    const initialParameters = { input_mode: state.mode, ...state.params, ...spout.initial() };
+    if (state.schema.supports_prompts !== false)
+      Object.assign(initialParameters, prompts.initial());
+    const stream = (state.stream = new Stream({ onVideo, onMessage, onClosed: stopped }));
+    await stream.start(track, initialParameters);
+    ui.sessionId = stream.sessionId;
+    setStreaming(true);
+    notify("");
+  } catch (error) {
+    notify(error.message, "error");
+    stop();
+  } finally {
+    $("#start").disabled = false;
+  }
+}
+
+function onVideo(media) {
+  const video = $("#output");
+  video.srcObject = media;
+  $("#placeholder").hidden = true;
+  const count = () => {
+    ui.framesShown += 1;
+    video.requestVideoFrameCallback(count);
+  };
+  video.requestVideoFrameCallback(count);
+}
+
+function onMessage(message) {
+  ui.messages.push(message);
+  if (message.type === "stream_stopped") state.stream?.close(message.error_message || null);
+  else if (message.type === "error") notify(`Not applied: ${message.message}`, "error");
+  else if (message.type === "recording") showRecordings().catch(() => {});
+}
+
+function stop() {
+  state.stream?.close();
+}
+
+/** The session has ended (by us, the server, or the network). */
+function stopped(errorText) {
+  state.input?.stop();
+  state.input = null;
+  state.stream = null;
+  ui.sessionId = null;
+  state.paused = false;
+  recorder.reset();
+  setStreaming(false);
+  if (errorText) notify(`Stream stopped: ${errorText}`, "error");
+  showRecordings().catch(() => {});
+  showIdle(ui);
+}
+
+function setStreaming(on) {
+  $("#start").textContent = on ? "Stop" : "Start";
+  $("#start").classList.toggle("danger", on);
+  for (const id of ["#pause", "#record", "#reset-cache"]) $(id).disabled = !on;
+  $("#pause").textContent = "Pause";
+  ui.stream = on ? "streaming" : "stopped";
+  clearInterval(state.timer);
+  if (on) {
+    const poll = () => state.stream?.sessionId && showLive(state.stream, ui);
+    state.timer = setInterval(poll, 1000);
+    poll();
+  } else {
+    $("#output").srcObject = null;
+    $("#placeholder").hidden = false;
+  }
+}
+
+function togglePause() {
+  if (!state.stream) return;
+  state.paused = !state.paused;
+  send({ paused: state.paused });
+  $("#pause").textContent = state.paused ? "Resume" : "Pause";
+  ui.stream = state.paused ? "paused" : "streaming";
+}
+
+// --- wiring ----------------------------------------------------------------------------------
+
+function wire() {
+  $("#pipeline").addEventListener("change", (event) => {
+    if (state.stream) stop();
+    selectPipeline(event.target.value).catch((error) => notify(error.message, "error"));
+  });
+  $("#load").addEventListener("click", () =>
+    load().catch((error) => notify(error.message, "error")),
+  );
+  $("#start").addEventListener("click", () => (state.stream ? stop() : start()));
+  $("#pause").addEventListener("click", togglePause);
+  $("#record").addEventListener("click", () => recorder.toggle(state.stream?.sessionId));
+  $("#reset-cache").addEventListener("click", () => send({ reset_cache: true }));
+  for (const radio of document.querySelectorAll("[name=mode]")) {
+    radio.addEventListener("change", () => setMode(radio.value));
+  }
+  $("#source").addEventListener("change", async (event) => {
+    if (event.target.value === "file") $("#source-file").click();
+    else if (state.stream) switchSource();
+  });
+  $("#source-file").addEventListener("change", () => state.stream && switchSource());
+  document.addEventListener("keydown", (event) => {
+    const typing = event.target.closest("input, textarea, select, button, [contenteditable]");
+    if (event.code === "Space" && !typing && state.stream) {
+      event.preventDefault();
+      togglePause();
+    }
+  });
+}
+
+/** Swap the input video of the running stream (no new session). */
+async function switchSource() {
+  try {
+    const next = await openInput(
+      $("#source").value,
+      $("#input-preview"),
+      $("#source-file").files[0],
+    );
+    await state.stream.replaceInput(next.track);
+    state.input?.stop();
+    state.input = next;
+  } catch (error) {
+    notify(error.message, "error");
+  }
+}
+
+async function init() {
+  wire();
+  try {
+    const [{ pipelines }, hardware, status] = await Promise.all([
+      api.schemas(),
+      api.hardware(),
+      api.pipelineStatus(),
+    ]);
+    state.schemas = pipelines;
+    const picker = $("#pipeline");
+    for (const [id, schema] of Object.entries(pipelines)) {
+      picker.append(
+        new Option(
+          schema.name + (schema.estimated_vram_gb ? ` (~${schema.estimated_vram_gb} GB)` : ""),
+          id,
+        ),
+      );
+    }
+    const wanted = new URLSearchParams(location.search).get("pipeline");
+    const choice = [wanted, status.pipeline_id, "longlive"].find((id) => id && pipelines[id]);
+    picker.value = choice || Object.keys(pipelines)[0];
+    $("#spout-panel").hidden = !hardware.spout_available;
+    if (hardware.spout_available) spout.refresh().catch(() => {});
+    await selectPipeline(picker.value);
+    if (status.status === "loaded" && status.pipeline_id === picker.value)
+      setStatus("loaded", `${state.schema.name} loaded`);
+    else setStatus(status.status === "error" ? "error" : "not_loaded");
+    if (status.error) notify(status.error, "error");
+    $("#start").disabled = $("#load").disabled = false;
+    await showRecordings();
+  } catch (error) {
+    notify(`The server did not answer: ${error.message}`, "error");
+  }
+}
+
+init();

@@ -1,0 +1,101 @@
+// The prompt editor: weighted prompts, how they blend, and the transition to a new blend.
+
+import { el } from "./dom.js";
+
+export const DEFAULT_PROMPTS = {
+  text: "A red fox trotting through a snowy birch forest at dawn, soft cinematic light.",
+  video: "A watercolor painting of the scene, soft pastel colors, gentle brush strokes.",
+};
+
+export class PromptEditor {
+  /** `root` holds the rows; `onSubmit(message)` gets the data-channel update to send. */
+  constructor(root, onSubmit) {
+    this.root = root;
+    this.onSubmit = onSubmit;
+    this.rows = root.querySelector(".prompt-rows");
+    this.blend = root.querySelector("#blend-method");
+    this.steps = root.querySelector("#transition-steps");
+    this.method = root.querySelector("#transition-method");
+    root.querySelector("#add-prompt").addEventListener("click", () => this.add("", 50));
+    root.querySelector("#send-prompt").addEventListener("click", () => this.submit());
+  }
+
+  /** Start over with one prompt (the mode's default). */
+  reset(text, interpolation) {
+    this.rows.replaceChildren();
+    this.add(text, 100);
+    this.method.value = interpolation || "linear";
+  }
+
+  add(text, weight) {
+    const area = el("textarea", {
+      rows: 2,
+      placeholder: "Describe the scene (Enter sends, Shift+Enter: new line)",
+      "aria-label": "prompt",
+    });
+    area.value = text;
+    area.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        this.submit();
+      }
+    });
+    const slider = el("input", { type: "range", min: 0, max: 100, step: 1, value: weight });
+    const readout = el("span", { class: "readout" }, String(weight));
+    slider.addEventListener("input", () => (readout.textContent = slider.value));
+    const remove = el(
+      "button",
+      { type: "button", class: "icon", title: "Remove this prompt" },
+      "×",
+    );
+    const row = el(
+      "div",
+      { class: "prompt-row" },
+      area,
+      el("label", { class: "weight" }, "weight", slider, readout),
+      remove,
+    );
+    remove.addEventListener("click", () => {
+      if (this.rows.children.length > 1) row.remove();
+    });
+    this.rows.append(row);
+    area.focus();
+  }
+
+  /** The prompts with non-empty text, weights on Scope's 0–100 scale. */
+  prompts() {
+    return [...this.rows.children]
+      .map((row) => ({
+        text: row.querySelector("textarea").value.trim(),
+        weight: Number(row.querySelector("input[type=range]").value),
+      }))
+      .filter((prompt) => prompt.text);
+  }
+
+  /** What a stream starts with. */
+  initial() {
+    return { prompts: this.prompts(), prompt_interpolation_method: this.blend.value };
+  }
+
+  /** The update to send: a transition over N chunks when steps > 0, else the blend at once. */
+  message(streaming) {
+    const prompts = this.prompts();
+    if (!prompts.length) return null;
+    const steps = Number(this.steps.value);
+    if (streaming && steps > 0) {
+      return {
+        transition: {
+          target_prompts: prompts,
+          num_steps: steps,
+          temporal_interpolation_method: this.method.value,
+        },
+      };
+    }
+    return { prompts, prompt_interpolation_method: this.blend.value };
+  }
+
+  submit() {
+    const message = this.message(true);
+    if (message) this.onSubmit(message);
+  }
+}

@@ -1,0 +1,249 @@
+"""The web UI at `/`, driven in headless Chromium against a real server: what a newcomer does.
+
+Screenshots of the main states land in the test output folder (`test-output/` or
+$SCOPE_GRAPH_TEST_OUTPUT), with the recording the test downloads.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from live_server import LiveServer, start_server
+from spout_standin import FakeSpout, share
+
+from nodes.pipelines.wan.tiny import write_tiny_models
+from server.settings import ServerSettings
+
+LAPTOP = {"width": 1366, "height": 768}
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def ui_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A live server with nothing loaded and no models."""
+    live = start_server(ServerSettings(models_dir=tmp_path / "models", logs_dir=tmp_path / "logs"))
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture
+def longlive_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
+    """A live server whose models folder holds the tiny random longlive models (CPU allowed)."""
+    models = write_tiny_models(tmp_path / "models")
+    monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
+    live = start_server(ServerSettings(models_dir=models, logs_dir=tmp_path / "logs"))
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture
+def open_ui(browser: Any) -> Iterator[Callable[[str], Any]]:
+    """Opens the UI on a laptop-sized page; fails the test on any script error."""
+    errors: list[str] = []
+
+    def open_page(url: str) -> Any:
+        page = browser.new_page(viewport=LAPTOP, accept_downloads=True)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        page.wait_for_function("!document.querySelector('#start').disabled", timeout=WAIT_MS)
+        return page
+
+    yield open_page
+    assert not errors, errors
+
+
+def node_calls(page: Any, node: str) -> int:
+    graph = page.evaluate("window.scopeUI.graph")
+    return next(n["calls"] or 0 for n in graph["nodes"] if n["id"] == node)
+
+
+def settled_calls(server: LiveServer, session_id: str, node: str) -> int:
+    """The node's call count once it stops growing (fails if it keeps growing for 10 s)."""
+    run = server.state.sessions.get(session_id).run
+    count = lambda: next(m.calls for m in run.metrics().nodes if m.node == node)  # noqa: E731
+    deadline = time.monotonic() + 10
+    before = count()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = count()
+        if now == before:
+            return now
+        before = now
+    raise AssertionError(f"{node} kept running")
+
+
+def test_camera_through_passthrough_pause_graph_and_a_downloaded_recording(
+    ui_server: LiveServer, open_ui: Callable[[str], Any], test_output: Path
+) -> None:
+    page = open_ui(ui_server.url + "/")
+    page.select_option("#pipeline", "passthrough")
+    assert page.is_checked("[name=mode][value=video]")
+    assert page.is_disabled("[name=mode][value=text]")  # passthrough has no text mode
+    page.screenshot(path=test_output / "1-ready.png")
+
+    page.click("#start")
+    page.wait_for_function("window.scopeUI.framesShown > 15", timeout=WAIT_MS)
+    assert page.inner_text("#load-state") == "Passthrough loaded"
+    assert page.evaluate("[output.videoWidth > 0, output.videoHeight > 0]") == [True, True]
+    page.wait_for_function("/latency ≈ \\d+ ms/.test(latency.textContent)", timeout=WAIT_MS)
+    assert re.fullmatch(r"\d+\.\d fps", page.inner_text("#fps"))
+    assert re.fullmatch(r"\d+×\d+", page.inner_text("#resolution"))
+
+    # The graph view shows the session's nodes, and their metrics move.
+    page.wait_for_function(
+        "window.scopeUI.graph && window.scopeUI.graph.session_id", timeout=WAIT_MS
+    )
+    for node in ("input", "pipeline", "output", "recorder"):
+        assert page.locator(f'#graph [data-node="{node}"]').count() == 1
+    first = node_calls(page, "pipeline")
+    page.wait_for_function(
+        f"window.scopeUI.graph.nodes.find(n => n.id === 'pipeline').calls > {first + 10}",
+        timeout=WAIT_MS,
+    )
+    assert "fps" in page.text_content('#graph [data-node="pipeline"]')
+    page.screenshot(path=test_output / "2-streaming.png")
+
+    # Space pauses: the pipeline stops computing; Space again resumes it.
+    session_id = page.evaluate("window.scopeUI.sessionId")
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("Space")
+    page.wait_for_function("window.scopeUI.stream === 'paused'")
+    assert page.inner_text("#pause") == "Resume"
+    paused_at = settled_calls(ui_server, session_id, "pipeline")
+    page.screenshot(path=test_output / "3-paused.png")
+    page.keyboard.press("Space")
+    page.wait_for_function("window.scopeUI.stream === 'streaming'")
+    page.wait_for_function(
+        f"window.scopeUI.graph.nodes.find(n => n.id === 'pipeline').calls > {paused_at + 5}",
+        timeout=WAIT_MS,
+    )
+
+    # Record two seconds, stop, and download the file from the recordings list.
+    page.click("#record")
+    page.wait_for_selector("#rec-indicator:not([hidden])")
+    page.wait_for_timeout(2000)
+    page.click("#record")
+    page.wait_for_selector("#recordings a")
+    assert page.inner_text("#notice").startswith("Saved ")
+    with page.expect_download() as download:
+        page.click("#recordings a")
+    saved = test_output / download.value.suggested_filename
+    download.value.save_as(saved)
+    page.screenshot(path=test_output / "4-recorded.png")
+    with av.open(str(saved)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert frames >= 10
+
+    page.click("#start")  # now "Stop"
+    page.wait_for_function("window.scopeUI.stream === 'stopped'")
+    assert page.inner_text("#start") == "Start"
+    assert not [m for m in page.evaluate("window.scopeUI.messages") if m.get("type") == "error"]
+
+
+def test_longlive_controls_prompts_and_transitions_reach_the_pipeline(
+    longlive_server: LiveServer, open_ui: Callable[[str], Any], test_output: Path
+) -> None:
+    page = open_ui(longlive_server.url + "/?pipeline=longlive")
+    assert page.is_checked("[name=mode][value=text]")
+    for param in ("denoising_step_list", "noise_scale", "noise_controller", "manage_cache"):
+        assert page.locator(f'#controls [data-param="{param}"]').count() == 1, param
+    page.click("#load-panel summary")
+    page.fill("#width", "48")
+    page.fill("#height", "32")
+
+    page.click("#start")
+    page.wait_for_function("window.scopeUI.framesShown > 5", timeout=WAIT_MS)
+    session_id = page.evaluate("window.scopeUI.sessionId")
+    run = longlive_server.state.sessions.get(session_id).run
+    assert run.params("pipeline").input_mode == "text"
+
+    def reaches(check: Callable[[Any], bool]) -> None:
+        deadline = time.monotonic() + 20
+        while not check(run.params("pipeline")):
+            assert time.monotonic() < deadline, run.params("pipeline")
+            time.sleep(0.05)
+
+    prompt = page.locator(".prompt-row textarea").first
+    prompt.fill("a red fox")
+    prompt.press("Enter")
+    reaches(lambda p: [(i.text, i.weight) for i in p.prompts] == [("a red fox", 100)])
+
+    steps = page.locator('[data-param="denoising_step_list"] input')
+    steps.nth(1).fill("800")
+    steps.nth(1).dispatch_event("change")
+    reaches(lambda p: p.denoising_step_list == [1000, 800, 500, 250])
+    page.uncheck('[data-param="manage_cache"] input')
+    reaches(lambda p: p.manage_cache is False)
+
+    page.fill("#transition-steps", "3")
+    page.select_option("#transition-method", "slerp")
+    prompt.fill("blue sky")
+    page.click("#send-prompt")
+    reaches(
+        lambda p: p.transition is not None and p.transition.target_prompts[0].text == "blue sky"
+    )
+    assert run.params("pipeline").transition.num_steps == 3
+    page.click("#reset-cache")
+    page.screenshot(path=test_output / "longlive-text-mode.png")
+    page.wait_for_timeout(500)
+    assert not [m for m in page.evaluate("window.scopeUI.messages") if m.get("type") == "error"]
+
+
+def test_missing_models_open_the_download_dialog(
+    ui_server: LiveServer,
+    open_ui: Callable[[str], Any],
+    test_output: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
+    page = open_ui(ui_server.url + "/?pipeline=longlive")
+
+    page.click("#start")
+    page.wait_for_selector("#download-dialog[open]")
+    assert "needs its models" in page.inner_text("#download-text")
+    page.screenshot(path=test_output / "download-dialog.png")
+    page.click("#download-cancel")
+    page.wait_for_selector("#notice.error")
+    assert "needs its models" in page.inner_text("#notice")
+    assert page.inner_text("#start") == "Start"
+
+
+def test_spout_panel_lists_senders_and_switches_sharing_at_runtime(
+    ui_server: LiveServer, open_ui: Callable[[str], Any], test_output: Path, spout: FakeSpout
+) -> None:
+    share(spout, "TouchDesigner", np.full((48, 64, 3), 200, np.uint8))
+    page = open_ui(ui_server.url + "/?pipeline=passthrough")
+    page.click("#spout-panel summary")
+    page.wait_for_selector('#spout-in-name option[value="TouchDesigner"]', state="attached")
+
+    page.click("#start")
+    page.wait_for_function("window.scopeUI.framesShown > 5", timeout=WAIT_MS)
+    page.fill("#spout-out-name", "FromBrowser")
+    page.check("#spout-out")
+    spout.wait_for(lambda: any(s["name"] == "FromBrowser" for s in spout.sent), timeout=20)
+    page.select_option("#spout-in-name", "TouchDesigner")
+    page.check("#spout-in")
+    spout.wait_for(lambda: "receiver.setReceiverName TouchDesigner" in spout.calls, timeout=20)
+    page.screenshot(path=test_output / "spout.png")
+    page.uncheck("#spout-out")
+    spout.wait_for(lambda: "sender.releaseSender FromBrowser" in spout.calls, timeout=20)
+    assert not [m for m in page.evaluate("window.scopeUI.messages") if m.get("type") == "error"]
+
+
+def test_without_spout_the_panel_stays_hidden(
+    ui_server: LiveServer, open_ui: Callable[[str], Any], no_spout: None
+) -> None:
+    page = open_ui(ui_server.url + "/?pipeline=passthrough")
+
+    assert page.is_hidden("#spout-panel")
