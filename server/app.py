@@ -60,6 +60,7 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
             version=version("scope-graph"),
             description="Real-time generative video: the Daydream Scope API served by scope-graph",
             path="/docs",
+            use_handler_docstrings=True,
             render_plugins=[SwaggerRenderPlugin(path="/")],
         ),
     )

@@ -28,6 +28,8 @@ def test_openapi_document_at_the_root_and_interactive_docs(client: TestClient[An
     ):
         assert path in paths, path
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    load = paths["/api/v1/pipeline/load"]["post"]
+    assert "load_params" in load["description"], "handler docstrings are the descriptions"
 
 
 def test_unknown_paths_and_methods_get_json_errors(client: TestClient[Any]) -> None:
