@@ -54,9 +54,13 @@ function setStatus(status, label = status.replaceAll("_", " ")) {
 async function selectPipeline(id) {
   const schema = (state.schema = state.schemas[id]);
   state.paramsSchema = await api.paramsSchema(id);
-  const vram = schema.estimated_vram_gb ? ` · ~${schema.estimated_vram_gb} GB VRAM` : "";
-  $("#pipeline-facts").textContent = `${schema.supported_modes.join(" / ")} mode${vram}`;
-  $("#pipeline-facts").title = schema.description;
+  const vram = schema.estimated_vram_gb ? ` · needs ~${schema.estimated_vram_gb} GB VRAM` : "";
+  const gpu = state.vramGb ? ` (this GPU: ${Math.round(state.vramGb)} GB)` : "";
+  $("#pipeline-facts").textContent = `${schema.supported_modes.join(" / ")} mode${vram}${gpu}`;
+  $("#about-title").textContent = `About ${schema.name}`;
+  $("#pipeline-description").textContent = schema.description;
+  $("#pipeline-docs").hidden = !schema.docs_url;
+  $("#pipeline-docs").href = schema.docs_url || "#";
   for (const radio of document.querySelectorAll("[name=mode]")) {
     radio.disabled = !schema.supported_modes.includes(radio.value);
   }
@@ -65,6 +69,10 @@ async function selectPipeline(id) {
   $("#lora-panel").hidden = !schema.supports_lora;
   $("#vace-panel").hidden = !schema.supports_vace;
   $("#seed-row").hidden = !schema.supports_quantization;
+  // fp8 by default where the GPU has less memory than the pipeline recommends without it.
+  const threshold = schema.recommended_quantization_vram_threshold;
+  const small = state.vramGb !== null && threshold !== null && state.vramGb < threshold;
+  $("#quantization").value = small ? "fp8_e4m3fn" : "";
   if (schema.supports_lora) loras.refresh().catch((error) => notify(error.message, "error"));
   if (schema.supports_vace) vace.refresh().catch((error) => notify(error.message, "error"));
   setMode(schema.default_mode);
@@ -279,6 +287,7 @@ async function init() {
       api.pipelineStatus(),
     ]);
     state.schemas = pipelines;
+    state.vramGb = hardware.vram_gb;
     const picker = $("#pipeline");
     for (const [id, schema] of Object.entries(pipelines)) {
       picker.append(
@@ -291,8 +300,7 @@ async function init() {
     const wanted = new URLSearchParams(location.search).get("pipeline");
     const choice = [wanted, status.pipeline_id, "longlive"].find((id) => id && pipelines[id]);
     picker.value = choice || Object.keys(pipelines)[0];
-    $("#spout-panel").hidden = !hardware.spout_available;
-    if (hardware.spout_available) spout.refresh().catch(() => {});
+    spout.refresh().catch((error) => notify(error.message, "error"));
     await selectPipeline(picker.value);
     if (status.status === "loaded" && status.pipeline_id === picker.value)
       setStatus("loaded", `${state.schema.name} loaded`);

@@ -132,11 +132,15 @@ export class SpoutPanel {
     return initial;
   }
 
+  /** Look for senders; where the server has no Spout, say why and disable the switches. */
   async refresh() {
     const pick = $("#spout-in-name");
     const current = pick.value;
-    const { senders, reason } = await api.spoutSenders();
-    if (reason) notify(reason, "error");
+    const { available, senders, reason } = await api.spoutSenders();
+    for (const id of ["#spout-out", "#spout-out-name", "#spout-in", "#spout-in-name"]) {
+      $(id).disabled = !available;
+    }
+    if (reason) $("#spout-note").textContent = reason;
     pick.replaceChildren(
       el("option", { value: "" }, "the active sender"),
       ...senders.map((name) => el("option", { value: name }, name)),

@@ -241,9 +241,12 @@ def test_spout_panel_lists_senders_and_switches_sharing_at_runtime(
     assert not [m for m in page.evaluate("window.scopeUI.messages") if m.get("type") == "error"]
 
 
-def test_without_spout_the_panel_stays_hidden(
+def test_without_spout_the_panel_says_why_and_its_switches_are_off(
     ui_server: LiveServer, open_ui: Callable[[str], Any], no_spout: None
 ) -> None:
     page = open_ui(ui_server.url + "/?pipeline=passthrough")
+    page.click("#spout-panel summary")
 
-    assert page.is_hidden("#spout-panel")
+    page.wait_for_function("document.querySelector('#spout-out').disabled")
+    assert "Spout needs Windows" in page.inner_text("#spout-note")
+    assert page.is_disabled("#spout-in") and page.is_disabled("#spout-out-name")
