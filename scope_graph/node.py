@@ -132,6 +132,11 @@ class Node:
         others) → outputs by port name. A port left out emits nothing this call."""
         raise NotImplementedError
 
+    def params_changed(self, params: Any) -> None:
+        """New params arrived while the node waits for input (on its worker thread, between
+        two calls): a node whose params act without a frame (a sink's name, say) applies them
+        here; the next call gets them anyway."""
+
     def unblock(self) -> None:
         """Called from another thread when the run stops: make a `process` that is blocked
         waiting on the outside world (a network track, a device) return soon."""

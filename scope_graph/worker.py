@@ -59,6 +59,7 @@ class NodeWorker:
         # `_idle_at` is the params version it saw, `_params_version` counts updates.
         self._params_version = 0
         self._idle_at = -1
+        self._seen_version = 0  # the params version the node last saw (a call, or the hook)
         params.on_submit = self._params_changed
 
     @property
@@ -109,7 +110,7 @@ class NodeWorker:
             self.context.weights.release()
 
     def _call(self, inputs: dict[str, Any]) -> None:
-        version = self._params_version
+        version = self._seen_version = self._params_version
         params = self.params.for_call()
         self.state = NodeState.RUNNING
         started = time.perf_counter()
@@ -176,6 +177,10 @@ class NodeWorker:
                     return self._take()
                 if status is _Wait.DONE:
                     return None
+                if self._seen_version != self._params_version:
+                    self._seen_version = self._params_version
+                    self.node.params_changed(self.params.current)
+                    continue
                 self.wakeup.wait()
         return None
 

@@ -85,19 +85,25 @@ class SpoutSender(Node):
         if self._error is not None:
             raise RuntimeError("the Spout sender failed") from self._error
         frames: Frames = inputs["video"]
-        pictures = frames.data.cpu().numpy() if params.enabled else None
-        with self._lock:
-            self._enabled, self._name = params.enabled, params.name
-            if pictures is not None:
+        self.params_changed(params)
+        if params.enabled:
+            pictures = frames.data.cpu().numpy()
+            with self._lock:
                 for picture, pts in zip(pictures, frames.pts, strict=True):
                     if len(self._queue) == self.config.max_pending:
                         self._queue.popleft()
                         self.frames_dropped += 1
                     self._queue.append((picture, pts))
-            else:
+            self._wake()
+        return {}
+
+    def params_changed(self, params: SpoutSenderParams) -> None:
+        # Also while no frame comes (paused): a rename or a switch-off acts at once.
+        with self._lock:
+            self._enabled, self._name = params.enabled, params.name
+            if not params.enabled:
                 self._queue.clear()
         self._wake()
-        return {}
 
     def _wake(self) -> None:
         self._kick.set()
@@ -139,6 +145,7 @@ class SpoutSender(Node):
                 head = self._queue[0] if self._queue else None
             if not enabled:
                 self._close()
+                last = None  # switched back on, it waits for a new frame: this one is stale
                 self._kick.wait()
                 continue
             if head is None and last is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from toy_nodes import WAIT, ProbeParams
+from toy_nodes import WAIT, PendingClock, ProbeParams
 
 from scope_graph.params import ParamError, ParamState
 
@@ -157,3 +157,26 @@ def test_a_one_shot_in_a_run_is_seen_by_exactly_one_call(make_graph, start_run) 
     assert len(probe.reset_calls) == 1
     assert probe.last.reset is False
     assert run.params("probe").reset is False
+
+
+def test_a_node_waiting_for_input_gets_new_params_at_once(make_graph, start_run) -> None:
+    graph = make_graph(
+        """
+        nodes:
+          src:  {type: count_source, config: {frames: null, fps: 10}}
+          sink: {type: settings_sink}
+        edges: [src.video -> sink.video]
+        """
+    )
+    clock = PendingClock()
+    run = start_run(graph, "live", clock=clock)
+    sink = run.node("sink")
+    sink.wait_for_frames(1)
+    clock.wait_for_pending(0.1)  # the source holds frame 2: the sink waits for input
+
+    run.update_params({"sink.a": 3})
+    sink.wait_for(lambda: [p.a for p in sink.applied] == [3])
+    clock.advance(0.1)
+    sink.wait_for_frames(2)
+
+    assert len(sink.chunks) == 2 and [p.a for p in sink.applied] == [3]  # no repeat

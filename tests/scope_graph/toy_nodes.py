@@ -271,6 +271,20 @@ class ParamProbe(Recorded):
         return {}
 
 
+@register("settings_sink")
+class SettingsSink(Sink):
+    """A sink whose params act without a frame: records each `params_changed` it gets."""
+
+    Params = ProbeParams
+
+    def __init__(self, config: NodeConfig) -> None:
+        super().__init__(config)
+        self.applied: list[ProbeParams] = []
+
+    def params_changed(self, params: ProbeParams) -> None:
+        self.record(lambda: self.applied.append(params))
+
+
 @register("loads_weights")
 class LoadsWeights(Recorded):
     """Forwards video; its setup gets 'weights' through `context.shared`, counting real loads."""

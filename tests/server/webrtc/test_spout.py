@@ -78,10 +78,13 @@ def test_the_sender_shares_the_output_renames_and_releases(
             new, count = node.frames_sent, len(spout.sent)
             await client.wait_for(lambda: len(spout.sent) >= count + 10)
             assert node.frames_sent == new  # nothing new while paused, yet never black
-            client.send({"paused": False})
+            # Renamed and switched off while paused: both act at once, with no new frame.
+            client.send({"spout_sender": {"enabled": True, "name": "WhilePaused"}})
+            await client.wait_for(lambda: spout.sent[-1]["name"] == "WhilePaused")
             client.send({"spout_sender": {"enabled": False}})
-            await client.wait_for(lambda: "sender.releaseSender Renamed" in spout.calls)
-            assert not spout.senders
+            await client.wait_for(lambda: "sender.releaseSender WhilePaused" in spout.calls)
+            assert not spout.senders and node.frames_sent == new
+            client.send({"paused": False})
             count = len(client.received)
             await client.wait_for(lambda: len(client.received) >= count + 10)
         finally:
@@ -89,10 +92,11 @@ def test_the_sender_shares_the_output_renames_and_releases(
 
     asyncio.run(body())
     names = [s["name"] for s in spout.sent]
-    assert names[0] == "ScopeOut" and names[-1] == "Renamed"
+    assert names[0] == "ScopeOut" and names[-1] == "WhilePaused"
     assert {s["size"] for s in spout.sent} == {(320, 240)}
     assert read_index(spout.sent[0]["image"][..., :3]) is not None  # the client's video
     assert "sender.releaseSender ScopeOut" in spout.calls
+    assert "sender.releaseSender Renamed" in spout.calls
 
 
 def test_the_receiver_feeds_the_pipeline_and_switches_back(
