@@ -1,13 +1,15 @@
 """WebRTC round trip: 512x512 at 30 fps through passthrough, against a bare aiortc echo.
 
-    python tests/benchmarks/webrtc.py [--seconds 20] [--codec VP8]
+    python tests/benchmarks/webrtc.py [--seconds 20] [--codec VP8] [--graph-hz 10]
 
 An aiortc client on loopback sends frames that carry their index (two rows of big blocks,
 robust to VP8) and reads the index back from every frame it receives. Two servers, each in a
 process of its own: scope-graph with passthrough loaded (decode, the default graph, encode)
 and an echo that sends back each decoded frame (decode and encode, nothing else: the limit).
 Reported per server: received FPS and glass-to-glass latency p50/p90 over the run after a
-warm-up, and the time from the answer to the first frame.
+warm-up, and the time from the answer to the first frame. scope-graph runs twice: alone, and
+while a client reads the session's graph metrics `--graph-hz` times a second (the web UI's
+graph view reads them once a second), which shows what watching the graph costs the stream.
 """
 
 from __future__ import annotations
@@ -100,11 +102,31 @@ def start(kind: str) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.2)
 
 
-async def measure(url: str, seconds: float, codec: str) -> dict[str, float]:
+async def watch_graph(url: str, session_id: str, hz: float) -> int:
+    """Read the session's graph metrics `hz` times a second until cancelled; the reads made."""
+    reads = 0
+    async with httpx.AsyncClient(base_url=url) as http:
+        try:
+            while True:
+                response = await http.get(f"/api/v1/sessions/{session_id}/graph")
+                response.raise_for_status()
+                reads += 1
+                await asyncio.sleep(1 / hz)
+        except asyncio.CancelledError:
+            return reads
+
+
+async def measure(url: str, seconds: float, codec: str, graph_hz: float = 0) -> dict[str, float]:
     track = CodedTrack(SIZE, SIZE, FPS)
     answered = time.monotonic()
     client = await connect(url, track, codec=codec, initial={"input_mode": "video"})
+    watcher = None
+    if graph_hz:
+        watcher = asyncio.ensure_future(watch_graph(url, client.session_id, graph_hz))
     await asyncio.sleep(seconds)
+    if watcher is not None:
+        watcher.cancel()
+        assert await watcher > 0, "no graph metrics were read"
     await client.close()
     first_seen: dict[int, float] = {}
     for received in client.received:
@@ -128,6 +150,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--codec", default="VP8", choices=["VP8", "H264"])
+    parser.add_argument("--graph-hz", type=float, default=10.0, help="graph reads per second")
     parser.add_argument("--serve", choices=["scope", "echo"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -145,17 +168,24 @@ def main() -> None:
                 while httpx.get(f"{url}/api/v1/pipeline/status").json()["status"] != "loaded":
                     time.sleep(0.1)
             results[kind] = asyncio.run(measure(url, args.seconds, args.codec))
+            if kind == "scope" and args.graph_hz:
+                watched = asyncio.run(measure(url, args.seconds, args.codec, args.graph_hz))
+                results[f"+ graph {args.graph_hz:g} Hz"] = watched
         finally:
             process.terminate()
             process.wait(30)
 
     setup = f"{SIZE}x{SIZE} at {FPS} fps, {args.codec}, {args.seconds:.0f} s"
     print(f"\n{setup}, {os.cpu_count()} CPUs")
-    print(f"{'':30}{'scope-graph':>13}{'aiortc echo':>13}{'ratio':>8}")
+    ours = [kind for kind in results if kind != "echo"]
+    names = {"scope": "scope-graph", "echo": "aiortc echo"}
+    header = "".join(f"{names.get(k, k):>16}" for k in [*ours, "echo"])
+    print(f"{'':30}{header}" + "".join(f"{'ratio':>8}" for _ in ours))
     for metric in results["scope"]:
-        ours, echo = results["scope"][metric], results["echo"][metric]
-        ratio = f"{ours / echo:.2f}" if echo else "-"
-        print(f"{metric:30}{ours:13.1f}{echo:13.1f}{ratio:>8}")
+        echo = results["echo"][metric]
+        values = "".join(f"{results[k][metric]:16.1f}" for k in [*ours, "echo"])
+        ratios = "".join(f"{results[k][metric] / echo:8.2f}" if echo else f"{'-':>8}" for k in ours)
+        print(f"{metric:30}{values}{ratios}")
 
 
 if __name__ == "__main__":
