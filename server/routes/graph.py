@@ -6,9 +6,11 @@ from __future__ import annotations
 from litestar import get
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 
 from server.graph_view import GraphView, SessionList, idle_view, session_info, session_view
+from server.pipeline_manager import LoadedPipeline
+from server.routes.pipelines import find_pipeline
 from server.webrtc.session_graph import session_graph
 from server.webrtc.sessions import UnknownSession
 
@@ -31,11 +33,16 @@ async def session_graph_view(session_id: FromPath[str], state: State) -> GraphVi
 
 
 @get("/api/v1/graph", tags=["graph"], sync_to_thread=True)
-def default_graph_view(state: State) -> GraphView:
+def default_graph_view(state: State, pipeline_id: FromQuery[str | None] = None) -> GraphView:
     """The graph a new session would run: the default graph with the loaded pipeline in its
-    pipeline slot (passthrough while none is loaded); state `idle`, every metric null."""
+    pipeline slot (passthrough while none is loaded; `pipeline_id`: that pipeline with its
+    default config, to preview it before loading); state `idle`, every metric null."""
     server = state.server
-    return idle_view(session_graph(server.settings.graph_path, server.pipelines.loaded()))
+    loaded = server.pipelines.loaded()
+    if pipeline_id is not None and (loaded is None or loaded.pipeline_id != pipeline_id):
+        pipeline = find_pipeline(pipeline_id, runnable=False)
+        loaded = LoadedPipeline(pipeline.id, pipeline.node_type, pipeline.cls.Config(), pipeline)
+    return idle_view(session_graph(server.settings.graph_path, loaded))
 
 
 routes = [sessions, session_graph_view, default_graph_view]

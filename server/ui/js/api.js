@@ -45,7 +45,7 @@ export const api = {
   recordings: () => call("GET", "/recordings"),
   startRecording: (sessionId, input) => call("POST", `/sessions/${sessionId}/recording`, { input }),
   stopRecording: (sessionId) => call("DELETE", `/sessions/${sessionId}/recording`),
-  graph: () => call("GET", "/graph"),
+  graph: (pipelineId) => call("GET", `/graph?pipeline_id=${encodeURIComponent(pipelineId)}`),
   sessionGraph: (sessionId) => call("GET", `/sessions/${sessionId}/graph`),
   spoutSenders: () => call("GET", "/spout/senders"),
 };

@@ -96,7 +96,7 @@ function setMode(mode) {
   });
   $("#no-controls").hidden = $("#controls").children.length > 0;
   prompts.reset(DEFAULT_PROMPTS[mode], schema.default_temporal_interpolation_method);
-  showIdle(ui);
+  showIdle(ui, state.schema.id);
 }
 
 function propertyDefaults(configSchema) {
@@ -203,7 +203,7 @@ function stopped(errorText) {
   setStreaming(false);
   if (errorText) notify(`Stream stopped: ${errorText}`, "error");
   showRecordings().catch(() => {});
-  showIdle(ui);
+  showIdle(ui, state.schema.id);
 }
 
 function setStreaming(on) {

@@ -21,6 +21,7 @@ export class LoraPanel {
   }
 
   _row(file) {
+    const label = file.folder ? `${file.folder}/${file.name}` : file.name;
     const use = el("input", { type: "checkbox", "data-path": file.path });
     const scale = el("input", { type: "range", min: -2, max: 2, step: 0.05, value: 1 });
     const readout = el("output", {}, "1");
@@ -32,7 +33,7 @@ export class LoraPanel {
     return el(
       "div",
       { class: "control lora" },
-      el("label", { title: file.path }, use, ` ${file.name}`),
+      el("label", { title: `${file.path} (${file.size_mb} MB)` }, use, ` ${label}`),
       scale,
       readout,
     );

@@ -20,6 +20,7 @@ export async function showLive(stream, ui) {
   }
   if (!stats) return;
   ui.stats = stats;
+  $("#readout").hidden = false;
   $("#fps").textContent = `${formatNumber(stats.fps)} fps`;
   $("#resolution").textContent = stats.width ? `${stats.width}×${stats.height}` : "–";
   const server = graph?.output?.latency_ms;
@@ -35,11 +36,12 @@ export async function showLive(stream, ui) {
   }
 }
 
-/** The graph a new session would run, without metrics; the readouts cleared. */
-export async function showIdle(ui) {
+/** The graph a new session of `pipelineId` would run, without metrics; no readouts. */
+export async function showIdle(ui, pipelineId) {
+  $("#readout").hidden = true;
   for (const id of ["#fps", "#resolution", "#latency"]) $(id).textContent = "–";
   try {
-    const graph = await api.graph();
+    const graph = await api.graph(pipelineId);
     ui.graph = graph;
     graphView.render(graph);
     $("#graph-caption").textContent = "not running";

@@ -61,3 +61,16 @@ def test_no_sessions_and_an_unknown_session_is_404(client: Client) -> None:
 
     assert response.status_code == 404
     assert response.json() == {"detail": "Session no-such-session not found"}
+
+
+def test_a_pipeline_can_be_previewed_in_the_slot_before_it_is_loaded(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
+    preview = client.get("/api/v1/graph", params={"pipeline_id": "longlive"})
+    unknown = client.get("/api/v1/graph", params={"pipeline_id": "nope"})
+
+    assert preview.status_code == 200
+    types = {node["id"]: node["type"] for node in preview.json()["nodes"]}
+    assert types["pipeline"] == "longlive"
+    assert unknown.status_code == 404 and "passthrough" in unknown.json()["detail"]
