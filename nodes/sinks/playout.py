@@ -19,10 +19,10 @@ frame before it, so two frames are never shown a few milliseconds apart."""
 class Playout(Generic[T]):
     """A buffer of frames with the time the next one is due.
 
-    Frames arrive in bursts (a pipeline emits a chunk of 1, 4 or 12 at once); a burst is a run
-    of frames less than a third of the current interval apart. The interval is the time the
-    recent bursts span over the frames they brought (the producer's output rate, chunks
-    included). A burst that finds the buffer empty starts at once; the rest of it, and any
+    Frames arrive in bursts (a pipeline emits a chunk of 1, 4 or 12 at once); a burst is the
+    frames that arrive within a third of the current interval of its first. The interval is
+    the time the recent bursts span over the frames they brought (the producer's output rate,
+    chunks included). A burst that finds the buffer empty starts at once; the rest of it, and any
     burst that arrives while frames still wait, follow one interval apart, so a 12-frame chunk
     every 400 ms plays at 30 fps, not 12 at once, while single frames are never held back
     (a late frame does not delay the ones after it). When frames pile up beyond one burst the
@@ -38,7 +38,6 @@ class Playout(Generic[T]):
         self._window = window_s
         self._frames: deque[tuple[T, float, bool]] = deque()  # frame, arrival, starts a run
         self._bursts: deque[list[float]] = deque()  # [start time, frames] of recent bursts
-        self._last_arrival = -float("inf")
         self._last_sent: float | None = None
         self.dropped = 0
 
@@ -51,13 +50,14 @@ class Playout(Generic[T]):
         return max((int(b[1]) for b in list(self._bursts)[-2:]), default=1)
 
     def put(self, frame: T, now: float) -> None:
-        new_burst = now - self._last_arrival >= self.interval / 3 or not self._bursts
+        # A burst lasts at most a third of an interval from its start: an interval inflated
+        # by a stall then still splits the next frames into bursts and is measured again.
+        new_burst = not self._bursts or now - self._bursts[-1][0] >= self.interval / 3
         if new_burst:
             self._bursts.append([now, 1])
             self._estimate(now)
         else:
             self._bursts[-1][1] += 1
-        self._last_arrival = now
         self._frames.append((frame, now, new_burst and not self._frames))
         while len(self._frames) > max(2 * self.burst, 3):
             self._frames.popleft()
@@ -89,6 +89,10 @@ class Playout(Generic[T]):
         """The next frame, sent now."""
         self._last_sent = now
         return self._frames.popleft()[0]
+
+    def restart(self) -> None:
+        """Production resumes after a pause: the gap says nothing about its rate."""
+        self._bursts.clear()
 
     def clear(self) -> None:
         """Drop the buffered frames (they are stale: a cache reset, say)."""

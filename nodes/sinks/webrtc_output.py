@@ -117,6 +117,8 @@ class OutputTrack(MediaStreamTrack):
     def set_paused(self, paused: bool) -> None:
         """Freeze on the last frame sent (any thread); the producer is held in `wait_playing`."""
         with self._lock:
+            if self._paused and not paused:
+                self._playout.restart()
             self._paused = paused
             self._playing.notify_all()
         self._wake()

@@ -84,6 +84,31 @@ def test_a_backlog_is_caught_up_and_bounded() -> None:
     assert playout.due() is None
 
 
+def test_after_a_stall_the_rate_recovers_within_a_second() -> None:
+    # 30 fps, then nothing for 5 s (a pause, a slow call), then 30 fps again.
+    before = [(i / 30, i) for i in range(60)]
+    after = [(7.0 + i / 30, 60 + i) for i in range(90)]
+
+    sent = simulate(Playout(), before + after)
+
+    resumed = [t for t, f in sent if f >= 60 and t >= 8.0]  # one second after the stall
+    gaps = [b - a for a, b in zip(resumed, resumed[1:], strict=False)]
+    assert statistics.median(gaps) == pytest.approx(1 / 30, rel=0.1)
+    assert [f for _, f in sent][-1] == 149
+
+
+def test_a_resume_forgets_the_pause_for_the_rate() -> None:
+    playout: Playout[int] = Playout()
+    sent = simulate(playout, [(i / 20, i) for i in range(40)])
+    before = playout.interval
+    playout.restart()
+
+    sent = simulate(playout, [(10.0 + i / 20, i) for i in range(3)])
+
+    assert playout.interval == pytest.approx(before)
+    assert [t for t, _ in sent] == pytest.approx([10.0, 10.05, 10.1])
+
+
 def picture(value: int) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(np.full((16, 16, 3), value, np.uint8), format="rgb24")
 
