@@ -35,7 +35,7 @@ class NodeView(BaseModel):
     calls: int | None
     frames_in: int | None
     frames_out: int | None
-    fps: float | None = Field(description="Frames out per second, recently")
+    fps: float | None = Field(description="Frames out (a sink: in) per second, recently")
     latency_ms: float | None = Field(description="Duration of the last call")
     latency_p50_ms: float | None
     latency_p99_ms: float | None
