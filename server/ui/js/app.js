@@ -1,13 +1,14 @@
 // The web UI: pick and load a pipeline, stream in text or video mode, steer it, record it.
 
 import { api, sleep } from "./api.js";
-import { buildControls } from "./controls.js";
+import { buildControls, configDefaults } from "./controls.js";
 import { $, notify } from "./dom.js";
 import { openInput } from "./inputs.js";
 import { LoraPanel, SpoutPanel, VacePanel } from "./panels.js";
 import { DEFAULT_PROMPTS, PromptEditor } from "./prompts.js";
 import { showIdle, showLive } from "./readouts.js";
 import { RecordButton, showRecordings } from "./recording.js";
+import { bindShortcuts } from "./shortcuts.js";
 import { Stream } from "./stream.js";
 import { ensureModels } from "./downloads.js";
 
@@ -85,7 +86,7 @@ function setMode(mode) {
   document.querySelector(`[name=mode][value=${mode}]`).checked = true;
   $("#source-pick").hidden = mode !== "video";
   const defaults = {
-    ...propertyDefaults(schema.config_schema),
+    ...configDefaults(schema.config_schema),
     ...(schema.mode_defaults?.[mode] || {}),
   };
   $("#width").value = defaults.width ?? 512;
@@ -97,11 +98,6 @@ function setMode(mode) {
   $("#no-controls").hidden = $("#controls").children.length > 0;
   prompts.reset(DEFAULT_PROMPTS[mode], schema.default_temporal_interpolation_method);
   showIdle(ui, state.schema.id);
-}
-
-function propertyDefaults(configSchema) {
-  const entries = Object.entries(configSchema?.properties || {}).map(([k, v]) => [k, v.default]);
-  return Object.fromEntries(entries.filter(([, value]) => value !== undefined && value !== null));
 }
 
 function loadParams() {
@@ -253,13 +249,7 @@ function wire() {
     else if (state.stream) switchSource();
   });
   $("#source-file").addEventListener("change", () => state.stream && switchSource());
-  document.addEventListener("keydown", (event) => {
-    const typing = event.target.closest("input, textarea, select, button, [contenteditable]");
-    if (event.code === "Space" && !typing && state.stream) {
-      event.preventDefault();
-      togglePause();
-    }
-  });
+  bindShortcuts({ pause: togglePause });
 }
 
 /** Swap the input video of the running stream (no new session). */

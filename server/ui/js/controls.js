@@ -148,3 +148,9 @@ export function buildControls(root, paramsSchema, modeDefaults, onChange) {
   }
   return values;
 }
+
+/** The defaults a pipeline's config schema declares (size, steps, ...), by name. */
+export function configDefaults(configSchema) {
+  const entries = Object.entries(configSchema?.properties || {}).map(([k, v]) => [k, v.default]);
+  return Object.fromEntries(entries.filter(([, value]) => value !== undefined && value !== null));
+}

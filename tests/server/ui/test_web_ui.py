@@ -130,6 +130,12 @@ def test_camera_through_passthrough_pause_graph_and_a_downloaded_recording(
         timeout=WAIT_MS,
     )
 
+    # F: the output fills the screen (for a projector); F again leaves.
+    page.keyboard.press("f")
+    page.wait_for_function("document.fullscreenElement?.classList.contains('output')")
+    page.keyboard.press("f")
+    page.wait_for_function("document.fullscreenElement === null")
+
     # Record two seconds, stop, and download the file from the recordings list.
     page.click("#record")
     page.wait_for_selector("#rec-indicator:not([hidden])")
