@@ -5,12 +5,14 @@ import { buildControls, configDefaults } from "./controls.js";
 import { $, notify } from "./dom.js";
 import { openInput } from "./inputs.js";
 import { LoraPanel, SpoutPanel, VacePanel } from "./panels.js";
-import { DEFAULT_PROMPTS, PromptEditor } from "./prompts.js";
+import { PromptEditor } from "./prompts.js";
 import { showIdle, showLive } from "./readouts.js";
 import { RecordButton, showRecordings } from "./recording.js";
 import { bindShortcuts } from "./shortcuts.js";
 import { Stream } from "./stream.js";
 import { ensureModels } from "./downloads.js";
+
+const LAST_PIPELINE = "scope-graph.pipeline"; // the pipeline picked last, in this browser
 
 const state = {
   schemas: {},
@@ -54,6 +56,7 @@ function setStatus(status, label = status.replaceAll("_", " ")) {
 
 async function selectPipeline(id) {
   const schema = (state.schema = state.schemas[id]);
+  localStorage.setItem(LAST_PIPELINE, id);
   state.paramsSchema = await api.paramsSchema(id);
   const vram = schema.estimated_vram_gb ? ` · needs ~${schema.estimated_vram_gb} GB VRAM` : "";
   const gpu = state.vramGb ? ` (this GPU: ${Math.round(state.vramGb)} GB)` : "";
@@ -96,7 +99,7 @@ function setMode(mode) {
     send({ [key]: value });
   });
   $("#no-controls").hidden = $("#controls").children.length > 0;
-  prompts.reset(DEFAULT_PROMPTS[mode], schema.default_temporal_interpolation_method);
+  prompts.reset(mode, schema.default_temporal_interpolation_method);
   showIdle(ui, state.schema.id);
 }
 
@@ -288,7 +291,8 @@ async function init() {
       );
     }
     const wanted = new URLSearchParams(location.search).get("pipeline");
-    const choice = [wanted, status.pipeline_id, "longlive"].find((id) => id && pipelines[id]);
+    const last = localStorage.getItem(LAST_PIPELINE);
+    const choice = [wanted, status.pipeline_id, last, "longlive"].find((id) => pipelines[id]);
     picker.value = choice || Object.keys(pipelines)[0];
     spout.refresh().catch((error) => notify(error.message, "error"));
     await selectPipeline(picker.value);

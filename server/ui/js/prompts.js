@@ -2,10 +2,20 @@
 
 import { el } from "./dom.js";
 
-export const DEFAULT_PROMPTS = {
+const DEFAULT_PROMPTS = {
   text: "A red fox trotting through a snowy birch forest at dawn, soft cinematic light.",
   video: "A watercolor painting of the scene, soft pastel colors, gentle brush strokes.",
 };
+
+const storageKey = (mode) => `scope-graph.prompts.${mode}`;
+
+function recall(mode) {
+  try {
+    return JSON.parse(localStorage.getItem(storageKey(mode)));
+  } catch {
+    return null; // unreadable: start from the default
+  }
+}
 
 export class PromptEditor {
   /** `root` holds the rows; `onSubmit(message)` gets the data-channel update to send. */
@@ -20,11 +30,27 @@ export class PromptEditor {
     root.querySelector("#send-prompt").addEventListener("click", () => this.submit());
   }
 
-  /** Start over with one prompt (the mode's default). */
-  reset(text, interpolation) {
+  /** Show the prompts last used in `mode` (kept in this browser), else the mode's default. */
+  reset(mode, interpolation) {
+    this.mode = mode;
+    const saved = recall(mode);
     this.rows.replaceChildren();
-    this.add(text, 100);
+    for (const prompt of saved?.prompts || [{ text: DEFAULT_PROMPTS[mode], weight: 100 }]) {
+      this.add(prompt.text, prompt.weight);
+    }
+    this.blend.value = saved?.blend || "linear";
     this.method.value = interpolation || "linear";
+  }
+
+  /** Keep the prompts for the next visit (per mode): an artist's prompts outlive a reload. */
+  remember() {
+    const prompts = this.prompts();
+    if (prompts.length) {
+      localStorage.setItem(
+        storageKey(this.mode),
+        JSON.stringify({ prompts, blend: this.blend.value }),
+      );
+    }
   }
 
   add(text, weight) {
@@ -74,6 +100,7 @@ export class PromptEditor {
 
   /** What a stream starts with. */
   initial() {
+    this.remember();
     return { prompts: this.prompts(), prompt_interpolation_method: this.blend.value };
   }
 
@@ -97,5 +124,6 @@ export class PromptEditor {
   submit() {
     const message = this.message(true);
     if (message) this.onSubmit(message);
+    this.remember();
   }
 }

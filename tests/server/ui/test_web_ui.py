@@ -206,6 +206,12 @@ def test_longlive_controls_prompts_and_transitions_reach_the_pipeline(
     page.wait_for_timeout(500)
     assert not [m for m in page.evaluate("window.scopeUI.messages") if m.get("type") == "error"]
 
+    # A reload keeps the artist's prompts (per mode, in this browser).
+    page.goto(longlive_server.url + "/")
+    page.wait_for_function("!document.querySelector('#start').disabled", timeout=WAIT_MS)
+    assert page.input_value("#pipeline") == "longlive"
+    assert page.input_value(".prompt-row textarea") == "blue sky"
+
 
 def test_missing_models_open_the_download_dialog(
     ui_server: LiveServer,
@@ -224,6 +230,12 @@ def test_missing_models_open_the_download_dialog(
     page.wait_for_selector("#notice.error")
     assert "needs its models" in page.inner_text("#notice")
     assert page.inner_text("#start") == "Start"
+
+    # The pipeline picked last is picked again on the next visit.
+    page.select_option("#pipeline", "passthrough")
+    page.goto(ui_server.url + "/")
+    page.wait_for_function("!document.querySelector('#start').disabled", timeout=WAIT_MS)
+    assert page.input_value("#pipeline") == "passthrough"
 
 
 def test_spout_panel_lists_senders_and_switches_sharing_at_runtime(
