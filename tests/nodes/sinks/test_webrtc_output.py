@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import threading
+import time
 
 import av
 import numpy as np
@@ -154,6 +155,21 @@ def test_paused_track_resends_the_last_frame_then_resumes() -> None:
 
     assert values == [7, 7, 7, 8]
     assert pts == sorted(set(pts))  # fresh, increasing timestamps for every repeat
+
+
+def test_a_resumed_track_keeps_the_rate_it_had_before_the_pause() -> None:
+    track = OutputTrack()
+    for i in range(3):  # three bursts: the producer's rate is measured
+        track.put(picture(i), i / 10)
+        time.sleep(0.1)
+    before = track.fps
+    track.set_paused(True)
+    time.sleep(0.3)  # nothing produced while paused
+    track.set_paused(False)
+
+    track.put(picture(3), 0.3)
+
+    assert track.fps == before  # the pause's gap is not taken for a slow producer
 
 
 def test_latency_is_send_time_minus_pts_on_the_runs_clock(make_frames) -> None:
