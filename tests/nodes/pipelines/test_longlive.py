@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import torch
+from longlive_spies import spy_on_recache
 from pydantic import ValidationError
 
 from nodes.pipelines.longlive import LongLive
@@ -89,16 +90,7 @@ def test_same_seed_same_frames_other_seed_other_frames(models_dir: Path) -> None
 
 def test_a_prompt_switch_changes_the_output_and_recaches(models_dir: Path) -> None:
     with harness(models_dir) as same, harness(models_dir) as switched:
-        recached: list[int] = []
-        policy = switched.node.generator.policy
-        before = policy.before_denoise
-
-        def spy(dit: Any, start: int, changed: bool) -> None:
-            if changed and start > 0:
-                recached.append(start)
-            before(dit, start, changed)
-
-        policy.before_denoise = spy  # type: ignore[method-assign]
+        recached = spy_on_recache(switched.node)
         first = generate(same, 2)
         assert torch.equal(generate(switched, 1)[0].data, first[0].data)
         switched.set_params({"prompts": BLUE})

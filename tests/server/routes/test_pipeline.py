@@ -15,6 +15,13 @@ from server.state import ServerState
 LOAD = "/api/v1/pipeline/load"
 STATUS = "/api/v1/pipeline/status"
 Client = TestClient[Any]
+NOT_LOADED = {
+    "status": "not_loaded",
+    "pipeline_id": None,
+    "load_params": None,
+    "loaded_lora_adapters": None,
+    "error": None,
+}
 Wait = Callable[[Callable[[], Any]], Any]
 
 
@@ -35,13 +42,7 @@ def toy_keys() -> list[Any]:
 
 
 def test_nothing_is_loaded_at_start(client: Client) -> None:
-    assert client.get(STATUS).json() == {
-        "status": "not_loaded",
-        "pipeline_id": None,
-        "load_params": None,
-        "loaded_lora_adapters": None,
-        "error": None,
-    }
+    assert client.get(STATUS).json() == NOT_LOADED
 
 
 def test_passthrough_loads_on_cpu_with_the_params_the_frontend_sends(
@@ -129,13 +130,7 @@ def test_a_failed_load_is_reported_once_then_not_loaded(client: Client, wait_unt
     status = settled(client, wait_until)
     assert status["status"] == "error"
     assert status["error"] == "Failed to load pipeline broken: checkpoint is corrupt"
-    assert client.get(STATUS).json() == {
-        "status": "not_loaded",
-        "pipeline_id": None,
-        "load_params": None,
-        "loaded_lora_adapters": None,
-        "error": None,
-    }
+    assert client.get(STATUS).json() == NOT_LOADED
 
 
 def test_a_load_during_a_load_wins(

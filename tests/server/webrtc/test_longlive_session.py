@@ -11,12 +11,12 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import torch
 from live_server import LiveServer, start_server
+from longlive_spies import spy_on_recache
 from peer import CodedTrack, connect
 
 from nodes.pipelines.longlive import LongLive
@@ -73,18 +73,8 @@ def test_text_session_streams_and_applies_a_prompt_update(server: LiveServer) ->
 
     async def body() -> None:
         client = await connect(server.url, initial={"prompts": RED})
-        recached: list[int] = []
         try:
-            node = pipeline_node(server, client.session_id)
-            policy = node.generator.policy
-            before = policy.before_denoise
-
-            def spy(dit: Any, start: int, changed: bool) -> None:
-                if changed and start > 0:
-                    recached.append(start)
-                before(dit, start, changed)
-
-            policy.before_denoise = spy  # type: ignore[method-assign]
+            recached = spy_on_recache(pipeline_node(server, client.session_id))
             await client.wait_for(lambda: len(client.received) >= 12)
             assert client.received[0].picture.shape == (32, 48, 3)
             await client.channel_open.wait()

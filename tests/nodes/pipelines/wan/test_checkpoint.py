@@ -13,22 +13,9 @@ from nodes.pipelines.wan.checkpoint import CheckpointError, load_causal_wan
 from nodes.pipelines.wan.config import WanConfig
 from nodes.pipelines.wan.dit import CausalWanModel
 from nodes.pipelines.wan.kv_cache import SinkWindowCache
+from nodes.pipelines.wan.tiny import DIT_TINY
 
-TINY = {
-    "_class_name": "WanModel",
-    "_diffusers_version": "0.30.0",
-    "dim": 32,
-    "eps": 1e-06,
-    "ffn_dim": 48,
-    "freq_dim": 16,
-    "in_dim": 16,
-    "model_type": "t2v",
-    "num_heads": 2,
-    "num_layers": 2,
-    "out_dim": 16,
-    "text_dim": 12,
-    "text_len": 8,
-}
+TINY = {**DIT_TINY, "text_dim": 12, "text_len": 8}
 
 
 def write_config(folder: Path, **changes: int) -> Path:
