@@ -6,6 +6,8 @@ import threading
 from collections import deque
 from typing import Any
 
+import torch
+
 from scope_graph.frames import Frames
 from scope_graph.spec import QueuePolicy
 
@@ -113,23 +115,28 @@ class ValueSlot:
     def __init__(self, wakeup: threading.Condition) -> None:
         self._wakeup = wakeup
         self.value: Any = None
+        self.ready: torch.cuda.Event | None = None  # recorded after the producer wrote `value`
+        self.read_ready: torch.cuda.Event | None = None  # `ready` of the value `read` returned
         self.has_value = False
         self.fresh = False
         self.closed = False
         self.consumer_gone = False
         self.frames_in = 0
 
-    def put(self, value: Any, stop: threading.Event) -> None:
+    def put(self, value: Any, stop: threading.Event, ready: torch.cuda.Event | None = None) -> None:
+        """Latch `value`; `ready` is the CUDA event the consumer waits on before reading it."""
         with self._wakeup:
             if self.consumer_gone:
                 return
-            self.value, self.has_value, self.fresh = value, True, True
+            self.value, self.ready, self.has_value, self.fresh = value, ready, True, True
             self.frames_in += 1
             self._wakeup.notify_all()
 
     def read(self) -> Any:
-        """The latched value. Call with the consumer's condition held."""
+        """The latched value. Call with the consumer's condition held; its event is then
+        `read_ready` (a newer `put` may replace `ready` before the consumer waits)."""
         self.fresh = False
+        self.read_ready = self.ready
         return self.value
 
     def close(self) -> None:
@@ -140,4 +147,4 @@ class ValueSlot:
     def abandon(self) -> None:
         with self._wakeup:
             self.consumer_gone = True
-            self.value, self.has_value, self.fresh = None, False, False
+            self.value, self.ready, self.has_value, self.fresh = None, None, False, False

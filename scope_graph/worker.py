@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from scope_graph.clock import Clock
-from scope_graph.cuda import mark_ready, on_stream, wait_ready
+from scope_graph.cuda import mark_ready, mark_value, on_stream, synchronize, wait_ready, wait_value
 from scope_graph.frames import Frames
 from scope_graph.metrics import CallStats
 from scope_graph.node import EndOfStream, Node, NodeContext
@@ -102,8 +102,12 @@ class NodeWorker:
             self._teardown()
 
     def _teardown(self) -> None:
+        stream = self.context.stream
         try:
-            self.node.teardown()
+            # Kernels still queued may read what teardown frees: let them finish first.
+            synchronize(stream)
+            with on_stream(stream):
+                self.node.teardown()
         except Exception as exc:
             self._on_failure(self.id, exc)
         finally:
@@ -114,11 +118,18 @@ class NodeWorker:
         params = self.params.for_call()
         self.state = NodeState.RUNNING
         started = time.perf_counter()
-        with on_stream(self.context.stream):
-            for value in inputs.values():
-                for part in value if isinstance(value, list) else ():
-                    wait_ready(self.context.stream, part)
-            inputs = {k: Frames.concat(v) if isinstance(v, list) else v for k, v in inputs.items()}
+        stream = self.context.stream
+        with on_stream(stream):
+            for port, value in inputs.items():
+                if port in self.frame_inputs:  # the chunks taken from a video queue
+                    for part in value:
+                        wait_ready(stream, part)
+                else:
+                    wait_value(stream, value, self.value_inputs[port].read_ready)
+            inputs = {
+                port: Frames.concat(value) if port in self.frame_inputs else value
+                for port, value in inputs.items()
+            }
             outputs = self.node.process(inputs, params) or {}
         finished = time.perf_counter()
         self.params.after_call()
@@ -152,8 +163,12 @@ class NodeWorker:
                 if not isinstance(value, Frames):
                     raise TypeError(f"output {port!r} must be Frames, got {type(value).__name__}")
                 value = mark_ready(self.context.stream, value)
-            for queue in self.outputs.get(port, ()):
-                queue.put(value, self._stop)
+                for queue in self.outputs.get(port, ()):
+                    queue.put(value, self._stop)
+            else:
+                ready = mark_value(self.context.stream, value)
+                for slot in self.outputs.get(port, ()):
+                    slot.put(value, self._stop, ready)
         downstream = [q for queues in self.outputs.values() for q in queues]
         if downstream and all(q.consumer_gone for q in downstream):
             raise EndOfStream  # everything this node feeds has finished

@@ -115,7 +115,7 @@ class Recorder(Node):
         frames: Frames = inputs["video"]
         if self._path is None:
             return {}  # idle: no copy off the device
-        pictures = frames.data.cpu().numpy()
+        pictures = frames.host().numpy()  # one host copy per chunk, shared by CPU consumers
         with self._lock:
             for picture, pts in zip(pictures, frames.pts, strict=True):
                 if self._path is None:

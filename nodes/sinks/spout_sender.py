@@ -87,7 +87,7 @@ class SpoutSender(Node):
         frames: Frames = inputs["video"]
         self.params_changed(params)
         if params.enabled:
-            pictures = frames.data.cpu().numpy()
+            pictures = frames.host().numpy()  # one host copy per chunk, shared by CPU consumers
             with self._lock:
                 for picture, pts in zip(pictures, frames.pts, strict=True):
                     if len(self._queue) == self.config.max_pending:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
+from cuda_nodes import SLEEP_CYCLES, cuda
 
 from scope_graph.frames import Frames
 
@@ -37,3 +40,41 @@ def test_concat_joins_in_order_and_passes_a_single_part_through() -> None:
     assert joined.pts == (0.0, 1.0, 2.0)
     assert joined.data.flatten().tolist() == [0.0, 0.0, 1.0]
     assert Frames.concat([a]) is a
+
+
+def test_host_on_cpu_is_the_data_itself() -> None:
+    chunk = Frames.of(torch.arange(4.0).reshape(4, 1, 1, 1), [0, 1, 2, 3])
+
+    assert chunk.host() is chunk.data
+    part = chunk.slice(1, 3)
+    assert part.host() is part.data
+
+
+@cuda
+def test_host_is_one_pinned_copy_per_chunk_shared_by_slices_and_threads() -> None:
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):  # a producer whose writes land late on its own stream
+        data = torch.zeros((4, 8, 8, 3), dtype=torch.uint8, device="cuda")
+        torch.cuda._sleep(SLEEP_CYCLES)
+        data.copy_(torch.arange(1, 5, device="cuda").to(torch.uint8).view(4, 1, 1, 1))
+        ready = torch.cuda.Event()
+        ready.record(side)
+    chunk = Frames(data, (0.0, 1.0, 2.0, 3.0), ready)
+    parts = [chunk.slice(i, i + 1) for i in range(4)] + [chunk.slice(1).slice(1, 2)]
+    copies: list[torch.Tensor] = []
+
+    def consume(part: Frames) -> None:
+        copies.append(part.host())
+
+    threads = [threading.Thread(target=consume, args=(part,)) for part in parts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    whole = chunk.host()
+    assert whole is chunk.host() and whole.is_pinned() and whole.device.type == "cpu"
+    assert {c.untyped_storage().data_ptr() for c in copies} == {whole.data_ptr()}
+    by_first_pixel = sorted(int(c[0, 0, 0, 0]) for c in copies)
+    assert by_first_pixel == [1, 2, 3, 3, 4]  # each slice its own frames, written late
+    assert (whole == data.cpu()).all()
