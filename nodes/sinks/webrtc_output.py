@@ -14,6 +14,7 @@ from typing import Any
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av.video.reformatter import VideoReformatter
 
 from nodes.sinks.playout import Playout
 from scope_graph.clock import Clock, WallClock
@@ -229,16 +230,23 @@ class WebRTCOutput(Node):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self.track = OutputTrack()
+        self._to_yuv = VideoReformatter()
 
     def setup(self, context: NodeContext) -> None:
         self.track.clock = context.clock  # the clock the frames' pts are on
 
     def process(self, inputs: dict[str, Any], params: NodeParams) -> dict[str, Any]:
         frames: Frames = inputs["video"]
-        # Encoders take frames in host memory; converting here keeps the event loop free.
-        for picture, pts in zip(frames.data.cpu().numpy(), frames.pts, strict=True):
+        # Encoders take frames in host memory (one copy per chunk, shared by the CPU
+        # consumers); converting here keeps the event loop free.
+        for picture, pts in zip(frames.host().numpy(), frames.pts, strict=True):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(picture), "rgb24")
-            self.track.put(frame, pts)
+            # aiortc's encoders would convert it with `frame.reformat()`, which gives each frame
+            # a swscale context with a pool of CPU-count threads that lives as long as the
+            # frame; the track's last frame outlives its session until the garbage collector
+            # frees the session, so closed sessions piled up idle threads (issue #9). Here one
+            # single-threaded context per sink converts, and the encoders have nothing to do.
+            self.track.put(self._to_yuv.reformat(frame, format="yuv420p", threads=1), pts)
         # While paused the sink stops taking frames, so the producer stops at its next chunk
         # (on a fifo edge) instead of computing frames nobody will see.
         if not self.track.wait_playing():

@@ -10,9 +10,11 @@ from typing import Any
 import av
 import torch
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av.video.reformatter import VideoReformatter
 from pydantic import Field
 
 from scope_graph.clock import Clock, WallClock
+from scope_graph.cuda import to_device
 from scope_graph.frames import Frames
 from scope_graph.node import EndOfStream, Node, NodeConfig, NodeContext, NodeParams
 from scope_graph.ports import video
@@ -74,6 +76,9 @@ class WebRTCInput(Node):
         self._clock: Clock = WallClock()
         self._device = torch.device("cpu")
         self._timing = SenderTiming()
+        # `to_ndarray(format=...)` would start a pool of CPU-count threads for every frame
+        # (PyAV's default) and hold it as long as the frame: one single-threaded context instead.
+        self._to_rgb = VideoReformatter()
         self.frames_received = 0
         self.frames_dropped = 0
 
@@ -111,7 +116,10 @@ class WebRTCInput(Node):
             frame, arrived = self._pending.popleft()
         pts = self._timing.pts(frame, arrived)
         # Decoded frames are YUV; the conversion runs here, on the node's worker, not the loop.
-        picture = torch.from_numpy(frame.to_ndarray(format="rgb24")).to(self._device)
+        # The upload goes through pinned memory, queued on the node's stream (this call runs
+        # on it), so the worker does not wait for the GPU.
+        rgb = self._to_rgb.reformat(frame, format="rgb24", threads=1).to_ndarray()
+        picture = to_device(torch.from_numpy(rgb), self._device)
         return {"video": Frames.of(picture, pts)}
 
     def unblock(self) -> None:
