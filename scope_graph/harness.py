@@ -25,7 +25,7 @@ class _Collector:
         self.closed = False
         self.consumer_gone = False
 
-    def put(self, value: Any, stop: threading.Event) -> None:
+    def put(self, value: Any, stop: threading.Event, ready: object = None) -> None:
         self.items.append(value)
 
     def close(self) -> None:
@@ -66,7 +66,7 @@ class NodeHarness:
             clock=self.clock,
             live=live,
             weights=SharedWeights(
-                model_cache, type_name(node_type), self.node.config.model_dump_json(), device
+                model_cache, type_name(node_type), self.node.weights_key(), device
             ),
         )
         state = ParamState(node_type.Params, params or {}, node_type.__name__)

@@ -64,12 +64,13 @@ def _empty_cuda_cache() -> None:
 
 
 class SharedWeights:
-    """What one node of one run holds in the cache; keys include its type, config and device,
-    so only runs with the same config share. `release` drops them all (at teardown)."""
+    """What one node of one run holds in the cache; keys include its type, its weights key
+    (`Node.weights_key`: the config fields that decide the weights) and device, so runs share
+    when those agree. `release` drops them all (at teardown)."""
 
-    def __init__(self, cache: ModelCache, owner: str, config: str, device: str) -> None:
+    def __init__(self, cache: ModelCache, owner: str, weights_key: str, device: str) -> None:
         self._cache = cache
-        self._prefix = (owner, config, device)
+        self._prefix = (owner, weights_key, device)
         self._held: list[Hashable] = []
 
     def get(self, key: str, load: Callable[[], Any]) -> Any:

@@ -81,7 +81,7 @@ class NodeContext:
         self.weights = weights
 
     def shared(self, key: str, load: Callable[[], T]) -> T:
-        """Weights shared by every run whose node has the same type, config and `key`.
+        """Weights shared by every run whose node has the same type, `Node.weights_key` and `key`.
 
         `load` runs once; later runs get the same object until the last user tears down.
         Keep per-run state (caches, prompt state) on the node itself, never in what `load` returns.
@@ -91,7 +91,7 @@ class NodeContext:
 
 class Node:
     """Base class of every node type. Subclasses declare the class attributes and override
-    `process` (and `setup`/`teardown` when they hold resources)."""
+    `process` (and `load_weights`/`setup`/`teardown` when they hold resources)."""
 
     Config: ClassVar[type[NodeConfig]] = NodeConfig
     Params: ClassVar[type[NodeParams]] = NodeParams
@@ -99,9 +99,26 @@ class Node:
     outputs: ClassVar[tuple[Port, ...]] = ()
     pipeline: ClassVar[PipelineInfo | None] = None
     """Scope metadata: set on generative processors the Scope API may load as its pipeline."""
+    weight_fields: ClassVar[frozenset[str] | None] = None
+    """The config fields that decide what `context.shared` loads (None: the whole config).
+    Runs whose configs differ only in other fields (a seed, a size) share one copy."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        unknown = (cls.weight_fields or frozenset()) - set(cls.Config.model_fields)
+        if unknown:
+            raise TypeError(
+                f"{cls.__name__}.weight_fields names {sorted(unknown)}, "
+                f"which {cls.Config.__name__} does not have"
+            )
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
+
+    def weights_key(self) -> str:
+        """What runs must agree on to share this node's weights: its `weight_fields`."""
+        fields = None if self.weight_fields is None else set(self.weight_fields)
+        return self.config.model_dump_json(include=fields)
 
     @classmethod
     def description(cls) -> str:
@@ -124,8 +141,14 @@ class Node:
         """For a source: how many frames it will emit in all, when known (for progress bars)."""
         return None
 
+    def load_weights(self, context: NodeContext) -> None:
+        """Acquire the shared weights only (through `context.shared`), no per-run state. The
+        API's pipeline slot calls this instead of `setup`, to keep weights loaded for sessions."""
+
     def setup(self, context: NodeContext) -> None:
-        """Load weights (through `context.shared`) and allocate per-run state."""
+        """Load weights (through `context.shared`) and allocate per-run state; by default,
+        `load_weights` alone."""
+        self.load_weights(context)
 
     def process(self, inputs: dict[str, Any], params: Any) -> dict[str, Any]:
         """One call: `inputs` by port name (Frames for video ports, the latest value for the
@@ -142,4 +165,5 @@ class Node:
         waiting on the outside world (a network track, a device) return soon."""
 
     def teardown(self) -> None:
-        """Release per-run state. Shared weights are released by the runtime."""
+        """Release per-run state and drop references to shared weights (after `setup`, or
+        after `load_weights` alone); the runtime releases the weights in the cache."""

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from scope_graph.clock import Clock, WallClock
-from scope_graph.cuda import new_stream
+from scope_graph.cuda import new_stream, on_stream, synchronize
 from scope_graph.metrics import EdgeMetrics, NodeMetrics, RunMetrics
 from scope_graph.model_cache import ModelCache, SharedWeights, models
 from scope_graph.node import Node, NodeContext
@@ -120,28 +120,34 @@ class GraphRun:
     def _set_up(self, compiled: CompiledNode) -> None:
         node = compiled.cls(compiled.config)
         params = ParamState(compiled.cls.Params, compiled.params, compiled.id)
-        config = compiled.config.model_dump_json()
+        weights_key = node.weights_key()
         context = NodeContext(
             compiled.id,
             device=self.device,
             clock=self.clock,
             live=self.mode is Mode.LIVE,
-            weights=SharedWeights(self._models, compiled.type_name, config, str(self.device)),
+            weights=SharedWeights(self._models, compiled.type_name, weights_key, str(self.device)),
             stream=new_stream(self.device),
         )
         worker = NodeWorker(node, context, params, self._stop, self._fail)
         self.workers[compiled.id] = worker
-        node.setup(context)
+        with on_stream(context.stream):
+            node.setup(context)
+        # Done before any other stream may read it: weights other runs share, first buffers.
+        synchronize(context.stream)
 
     def _release_all(self, failed: str | None = None) -> None:
         """When no worker started: tear down the nodes set up so far (not `failed`, whose setup
         did not complete) and release every node's weights."""
         for node_id, worker in self.workers.items():
-            if node_id != failed:
-                try:
-                    worker.node.teardown()
-                except Exception as exc:
-                    worker.context.logger.warning("teardown failed: %s", exc)
+            stream = worker.context.stream
+            try:
+                synchronize(stream)  # what setup queued may still read what teardown frees
+                if node_id != failed:
+                    with on_stream(stream):
+                        worker.node.teardown()
+            except Exception as exc:
+                worker.context.logger.warning("teardown failed: %s", exc)
             worker.context.weights.release()
 
     def _wire(self) -> None:

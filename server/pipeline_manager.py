@@ -1,9 +1,11 @@
-"""The Scope API's pipeline slot: one pipeline node set up in the background, kept until replaced.
+"""The Scope API's pipeline slot: one pipeline's weights loaded in the background, kept until
+replaced.
 
-The node loads its weights through the process-wide model cache under the same key a graph
-run uses for that node type and config, so every WebRTC session's run shares them. A load
-request replaces whatever is loaded or loading (the last request wins); the slot tears the
-old node down, which releases its weights.
+The slot calls the node's `load_weights`, never `setup`: it holds weights only, and each WebRTC
+session's run allocates its own state (KV caches, prompt state). The weights go through the
+process-wide model cache under the key a graph run uses for that node (`Node.weights_key`), so
+every session's run shares them. A load request replaces whatever is loaded or loading (the last
+request wins); the slot tears the old node down, which releases its weights.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 from pydantic import BaseModel
 
 from scope_graph.clock import WallClock
-from scope_graph.cuda import new_stream
+from scope_graph.cuda import new_stream, on_stream, synchronize
 from scope_graph.model_cache import ModelCache, SharedWeights, models
 from scope_graph.node import Node, NodeConfig, NodeContext
 from scope_graph.pipeline import RegisteredPipeline, available_pipelines
@@ -66,6 +68,13 @@ def _lora_adapters(loaded: LoadedPipeline) -> list[dict[str, Any]] | None:
         {**lora, "merge_mode": lora.get("merge_mode") or default_mode}
         for lora in config.get("loras") or []
     ]
+
+
+def _same_weights(held: _Held | None, wanted: LoadedPipeline, node: Node) -> bool:
+    """The slot's node holds the very weights `node` (of `wanted`) will ask the cache for."""
+    if held is None or held.loaded.node_type != wanted.node_type:
+        return False
+    return held.node.weights_key() == node.weights_key()
 
 
 class PipelineManager:
@@ -141,9 +150,14 @@ class PipelineManager:
                     self._wanted, self._worker = None, None
                     return
                 self._held = None
-            self._release(held)
+            node = wanted.pipeline.cls(wanted.config)
+            # A config that differs only in fields that leave the weights alone (seed, size)
+            # keeps them: the old node lets go once the new one holds them, so nothing reloads.
+            same = _same_weights(held, wanted, node)
+            if not same:
+                self._release(held)  # first, so two models are never in memory at once
             try:
-                new = self._set_up(wanted)
+                new = self._load(wanted, node)
             except Exception as exc:
                 log.exception("loading pipeline %s failed", wanted.pipeline_id)
                 with self._lock:
@@ -151,24 +165,29 @@ class PipelineManager:
                         self._wanted = None
                         self._error = f"Failed to load pipeline {wanted.pipeline_id}: {exc}"
                 continue
+            finally:
+                if same:
+                    self._release(held)
             with self._lock:
                 self._held = new
             log.info("pipeline %s loaded", wanted.pipeline_id)
 
-    def _set_up(self, wanted: LoadedPipeline) -> _Held:
-        node = wanted.pipeline.cls(wanted.config)
+    def _load(self, wanted: LoadedPipeline, node: Node) -> _Held:
         context = NodeContext(
             wanted.pipeline_id,
             device=self.device,
             clock=WallClock(),
             live=True,
             weights=SharedWeights(
-                self._cache, wanted.node_type, wanted.config.model_dump_json(), str(self.device)
+                self._cache, wanted.node_type, node.weights_key(), str(self.device)
             ),
             stream=new_stream(self.device),
         )
         try:
-            node.setup(context)
+            with on_stream(context.stream):
+                node.load_weights(context)
+            # Sessions read these weights on streams of their own.
+            synchronize(context.stream)
         except BaseException:
             context.weights.release()
             raise
@@ -180,7 +199,8 @@ class PipelineManager:
         if held is None:
             return
         try:
-            held.node.teardown()
+            with on_stream(held.context.stream):
+                held.node.teardown()
         except Exception:
             log.exception("teardown of pipeline %s failed", held.loaded.pipeline_id)
         held.context.weights.release()

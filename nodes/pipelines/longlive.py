@@ -9,6 +9,7 @@ mode makes 9 frames on its first call, then 12; video mode takes 12 and makes 13
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 from nodes.pipelines.longlive_settings import INFO, LongLiveConfig, LongLiveParams
@@ -19,10 +20,13 @@ from nodes.pipelines.wan.components import (
     load_vae,
     pipeline_dtype,
 )
+from nodes.pipelines.wan.dit import CausalWanModel
 from nodes.pipelines.wan.generator import ChunkGenerator, ChunkParams, frame_seq_len
 from nodes.pipelines.wan.longlive import LONGLIVE, LongLiveCachePolicy
 from nodes.pipelines.wan.prompts import Conditioning, Transition, WeightedPrompt
 from nodes.pipelines.wan.scheduler import FlowMatchScheduler
+from nodes.pipelines.wan.text_encoder import TextEncoder
+from nodes.pipelines.wan.vae import WanVAE
 from nodes.pipelines.wan.video_io import resample_pts, to_frames, to_model_video
 from scope_graph.frames import Frames
 from scope_graph.model_store import default_models_dir
@@ -34,6 +38,15 @@ FPS = 16.0
 VAE_SPATIAL = 8
 
 
+@dataclass(frozen=True)
+class Weights:
+    """What every run of one weights key shares: DiT, VAE and text encoder (with tokenizer)."""
+
+    dit: CausalWanModel
+    vae: WanVAE
+    text_encoder: TextEncoder
+
+
 class LongLive(Node):
     """LongLive (Self-Forcing on Wan2.1 1.3B): frame sink, local window, recache on new prompts."""
 
@@ -42,6 +55,8 @@ class LongLive(Node):
     inputs = (video(optional=True, description="Video mode: 12 frames per call"),)
     outputs = (video(description="uint8 RGB, 9 or 13 frames on a first chunk, then 12"),)
     pipeline = INFO
+    # What changes the loaded weights; height, width and seed shape per-run state only.
+    weight_fields = frozenset({"models_dir", "quantization", "loras", "lora_merge_mode"})
 
     config: LongLiveConfig
 
@@ -50,25 +65,30 @@ class LongLive(Node):
             return Requirements(0)
         return Requirements(LONGLIVE.block_frames * 4)
 
-    def setup(self, context: NodeContext) -> None:
+    def load_weights(self, context: NodeContext) -> None:
         config, device = self.config, context.device
-        self.context = context
-        log = context.logger
         models_dir = config.models_dir or default_models_dir()
-        if config.vace_enabled:
-            log.info("vace_enabled: VACE is not implemented yet; generating without it")
         if config.loras:
             raise NotImplementedError(
                 f"user LoRAs are not supported by the longlive node yet (got {len(config.loras)})"
             )
-        model = context.shared(
+        dit = context.shared(
             "dit", lambda: load_generator(models_dir, LONGLIVE_FILES, device, config.quantization)
         )
         vae = context.shared("vae", lambda: load_vae(models_dir, device))
         encoder = context.shared(
             "text_encoder",
-            lambda: load_text_encoder(models_dir, device, model.config.text_len),
+            lambda: load_text_encoder(models_dir, device, dit.config.text_len),
         )
+        self.weights = Weights(dit, vae, encoder)
+
+    def setup(self, context: NodeContext) -> None:
+        config, device = self.config, context.device
+        self.context = context
+        if config.vace_enabled:
+            context.logger.info("vace_enabled: VACE is not implemented yet; generating without it")
+        self.load_weights(context)
+        model = self.weights.dit
         latent_size = (config.height // VAE_SPATIAL, config.width // VAE_SPATIAL)
         policy = LongLiveCachePolicy(
             model.config,
@@ -78,10 +98,10 @@ class LongLive(Node):
         )
         scheduler = FlowMatchScheduler(shift=LONGLIVE.timestep_shift)
         self.generator = ChunkGenerator(model, scheduler, policy, latent_size)
-        self.conditioning = Conditioning(encoder.encode, model.dtype)
+        self.conditioning = Conditioning(self.weights.text_encoder.encode, model.dtype)
         # The VAE module holds its stream caches as plain attributes: a shallow copy shares the
         # weights and gives this run streams of its own.
-        self.vae = copy.copy(vae)
+        self.vae = copy.copy(self.weights.vae)
         self.vae.clear_cache()
         self.dtype = pipeline_dtype(device)
         self.video_mode: bool | None = None
@@ -154,5 +174,5 @@ class LongLive(Node):
         )
 
     def teardown(self) -> None:
-        for name in ("generator", "conditioning", "vae"):
+        for name in ("generator", "conditioning", "vae", "weights"):
             self.__dict__.pop(name, None)

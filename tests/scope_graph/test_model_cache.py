@@ -8,7 +8,9 @@ import threading
 import pytest
 from toy_nodes import WAIT, LoadsWeights, PendingClock
 
+from scope_graph import registry
 from scope_graph.model_cache import ModelCache, SharedWeights
+from scope_graph.node import Node, NodeConfig
 from scope_graph.run import GraphRun
 
 GRAPH = """
@@ -58,6 +60,47 @@ def test_different_configs_load_separately(make_graph, start_run, model_cache, c
     one.stop(timeout=WAIT)
     two.stop(timeout=WAIT)
     assert model_cache.keys() == []
+
+
+class SeededConfig(NodeConfig):
+    checkpoint: str = "tiny"
+    seed: int = 0
+
+
+class SeededWeights(LoadsWeights):
+    """LoadsWeights whose seed shapes per-run state only: it declares its weight fields."""
+
+    Config = SeededConfig
+    weight_fields = frozenset({"checkpoint"})
+
+
+def test_configs_that_differ_outside_the_weight_fields_share_one_load(
+    make_graph, start_run, model_cache, checkpoint, monkeypatch
+) -> None:
+    monkeypatch.setitem(registry._registered, "seeded_weights", SeededWeights)
+
+    def start(checkpoint: str, seed: int) -> GraphRun:
+        graph = GRAPH.replace("loads_weights", "seeded_weights") % f"{checkpoint}, seed: {seed}"
+        return start_run(make_graph(graph), "live", clock=PendingClock())
+
+    one, two, other = start(checkpoint, 1), start(checkpoint, 2), start(f"{checkpoint}-b", 1)
+
+    assert LoadsWeights.loads[checkpoint] == 1
+    assert one.node("model").weights is two.node("model").weights
+    assert other.node("model").weights is not one.node("model").weights
+    keys = model_cache.keys()
+    assert sorted(key[1] for key in keys) == [
+        f'{{"checkpoint":"{checkpoint}"}}',
+        f'{{"checkpoint":"{checkpoint}-b"}}',
+    ]
+
+
+def test_weight_fields_must_name_fields_of_the_config() -> None:
+    with pytest.raises(TypeError, match=r"Typo\.weight_fields names \['sede'\], which Seeded"):
+
+        class Typo(Node):
+            Config = SeededConfig
+            weight_fields = frozenset({"sede"})
 
 
 def test_runs_starting_together_share_one_load(make_graph, model_cache, checkpoint) -> None:

@@ -48,9 +48,9 @@ class Toy(Node):
         mode_defaults={"video": ModeDefaults(noise_scale=0.7)},
     )
     gate: threading.Event | None = None
-    """When set on the class, setup waits for it: a load that takes as long as a test wants."""
+    """When set on the class, loading waits for it: a load that takes as long as a test wants."""
 
-    def setup(self, context: NodeContext) -> None:
+    def load_weights(self, context: NodeContext) -> None:
         if Toy.gate is not None:
             assert Toy.gate.wait(WAIT), "the test never opened the gate"
         self.weights = context.shared("weights", lambda: torch.zeros(4))
@@ -62,7 +62,7 @@ class Broken(Node):
     outputs = (video(),)
     pipeline = PipelineInfo(name="Broken", description="Fails to load.")
 
-    def setup(self, context: NodeContext) -> None:
+    def load_weights(self, context: NodeContext) -> None:
         raise RuntimeError("checkpoint is corrupt")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import math
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,7 +192,10 @@ def clean_prompt(text: str) -> str:
 
 
 class TextEncoder:
-    """Prompts → `[n, text_len, dim]` embeddings; rows past each prompt's tokens are exactly 0."""
+    """Prompts → `[n, text_len, dim]` embeddings; rows past each prompt's tokens are exactly 0.
+
+    Safe to call from several threads at once: one encoder serves every session of a pipeline.
+    """
 
     def __init__(
         self, encoder: UMT5Encoder, tokenizer: PreTrainedTokenizerBase, text_len: int = 512
@@ -199,6 +203,11 @@ class TextEncoder:
         self.encoder = encoder
         self.tokenizer = tokenizer
         self.text_len = text_len
+        # A fast tokenizer is one Rust object that each call first configures (padding,
+        # truncation), then encodes with, outside the GIL: calls from two sessions' threads
+        # interleave those steps, and with tokenizers < 0.23 one raises "RuntimeError: Already
+        # borrowed". The encoder itself only reads its weights and needs no lock.
+        self._tokenizer_lock = threading.Lock()
 
     @classmethod
     def load(
@@ -217,14 +226,16 @@ class TextEncoder:
 
     def tokenize(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
         """Ids (real tokens, EOS=1, then pad 0) and mask, both `[n, text_len]`."""
-        tokens = self.tokenizer(
-            [clean_prompt(text) for text in texts],
-            padding="max_length",
-            truncation=True,
-            max_length=self.text_len,
-            add_special_tokens=True,
-            return_tensors="pt",
-        )
+        cleaned = [clean_prompt(text) for text in texts]
+        with self._tokenizer_lock:
+            tokens = self.tokenizer(
+                cleaned,
+                padding="max_length",
+                truncation=True,
+                max_length=self.text_len,
+                add_special_tokens=True,
+                return_tensors="pt",
+            )
         return tokens["input_ids"], tokens["attention_mask"]
 
     def encode(self, texts: Sequence[str]) -> Tensor:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -204,3 +208,44 @@ def test_a_file_with_unknown_tensors_is_refused(models_dir: Path, tmp_path: Path
 
 def test_prompt_text_is_cleaned_like_the_reference() -> None:
     assert clean_prompt("  a\tred &amp;amp; fox\n\n jumps ") == "a red & fox jumps"
+
+
+class Overlaps:
+    """A tokenizer in a wrapper that counts its callers inside at once, and keeps each one
+    there a moment so that callers which are not kept apart do overlap."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.inside = self.most = 0
+        self._count = threading.Lock()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._count:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+        try:
+            time.sleep(0.002)
+            return self.tokenizer(*args, **kwargs)
+        finally:
+            with self._count:
+                self.inside -= 1
+
+
+def test_sessions_encoding_at_once_take_the_tokenizer_in_turn(encoder: TextEncoder) -> None:
+    assert encoder.tokenizer.is_fast, "the Rust tokenizer, which concurrent calls can break"
+    tokenizer = Overlaps(encoder.tokenizer)
+    shared = TextEncoder(encoder.encoder, tokenizer, encoder.text_len)  # type: ignore[arg-type]
+    expected = {text: encoder.encode([text]) for text in PROMPTS}
+    start = threading.Barrier(8)
+
+    def session(n: int) -> list[tuple[str, torch.Tensor]]:
+        start.wait()
+        texts = [PROMPTS[(n + i) % len(PROMPTS)] for i in range(6)]
+        return [(text, shared.encode([text])) for text in texts]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = [item for done in pool.map(session, range(8)) for item in done]
+
+    assert tokenizer.most == 1, "one caller in the tokenizer at a time"
+    assert len(results) == 48
+    assert all(torch.equal(embeds, expected[text]) for text, embeds in results)
