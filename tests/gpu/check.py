@@ -1,0 +1,213 @@
+"""The GPU check: the CUDA-marked tests, then the LongLive 1.3B benchmark, in one Markdown report.
+
+    tests/gpu/check [--report PATH] [--tiny] [--budget 450]
+
+Stages, each a subprocess with a time budget of its own; one that fails or runs out of time is
+reported and the next one runs:
+  1. `pytest -m cuda` over tests/: CUDA ordering, bf16 DiT vs float32, two LongLive sessions on
+     one pipeline slot (collection errors elsewhere, from packages this machine lacks, are
+     counted and do not stop the CUDA tests);
+  2. tests/benchmarks/longlive.py: the Wan2.1 1.3B DiT and real-width VAE with random weights
+     at 832x480, 4 steps, in bf16 eager, bf16 compiled (torch.compile per block) and fp8
+     compiled (torchao, where installed); steady-state FPS, time to first frame, peak memory.
+The report compares the figures with the goals and is written to `--report` and printed.
+Nothing is downloaded. Without CUDA, or with `--tiny`, the same stages run on tiny models
+(the benchmark's tiny DiT, `--compile eager`): CI runs it so (tests/gpu/test_check.py), which
+keeps the script working for the day a GPU is there; its figures mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+from check_report import Bench, CaseResult, Stage, render, results_from_junit
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARK = ROOT / "tests" / "benchmarks" / "longlive.py"
+FULL_ARGS = ["--full", "--height", "480", "--width", "832"]
+TINY_ARGS = ["--height", "32", "--width", "48", "--warmup", "1", "--chunks", "2"]
+
+
+@dataclass
+class Variant:
+    """One benchmark run: its row name, extra arguments and budget on a GPU."""
+
+    name: str
+    args: list[str]
+    budget_s: float
+    chunks: list[str] = field(default_factory=list)
+    """Warm-up and counted chunks on a GPU (compiled runs count fewer: compiling takes time)."""
+
+
+VARIANTS = [
+    Variant("bf16 eager", [], 75, ["--warmup", "4", "--chunks", "12"]),
+    Variant("bf16 compiled", ["--compile"], 140, ["--warmup", "3", "--chunks", "8"]),
+    Variant(
+        "fp8 compiled",
+        ["--compile", "--quantization", "fp8_e4m3fn"],
+        140,
+        ["--warmup", "3", "--chunks", "8"],
+    ),
+]
+TESTS_BUDGET_S = 120.0
+MIN_STAGE_S = 20.0
+"""A stage that would get less than this is not started."""
+
+
+class Clock:
+    """The whole check's deadline, shared out between stages."""
+
+    def __init__(self, budget_s: float) -> None:
+        self.deadline = time.monotonic() + budget_s
+
+    def allow(self, wanted_s: float) -> float:
+        return min(wanted_s, self.deadline - time.monotonic())
+
+
+def run_stage(name: str, command: list[str], timeout_s: float) -> Stage:
+    """Run `command` from the repository root, killing all it started at the timeout."""
+    if timeout_s < MIN_STAGE_S:
+        return Stage(name, "not run", output="out of time: the check's budget was spent")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # The checkout's packages, also where it is not installed (the benchmark runs as a script).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    print(f"{name}: {' '.join(command)} (at most {timeout_s:.0f} s)", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    # A session of its own: a timeout also ends its children (inductor's compile workers).
+    with subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            output, _ = process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            return Stage(name, "timed out", time.monotonic() - started, output)
+    status = "ok" if process.returncode == 0 else "failed"
+    return Stage(name, status, time.monotonic() - started, output)
+
+
+def run_tests(clock: Clock, work: Path) -> tuple[Stage, list[CaseResult]]:
+    junit = work / "cuda-tests.xml"
+    # fmt: off
+    command = [sys.executable, "-m", "pytest", "-m", "cuda", "tests", "-q", "-p",
+               "no:cacheprovider", "--continue-on-collection-errors", f"--junitxml={junit}"]
+    # fmt: on
+    stage = run_stage("CUDA tests", command, clock.allow(TESTS_BUDGET_S))
+    results = results_from_junit(junit.read_text()) if junit.exists() else []
+    # Modules this machine cannot import make pytest exit non-zero: the tests that ran decide.
+    if stage.status == "failed" and results and all(t.outcome != "failed" for t in results):
+        stage.status = "ok"
+    return stage, results
+
+
+def fp8_missing(cuda: bool) -> str | None:
+    """Why the fp8 run cannot run here, or None."""
+    if not cuda:
+        return "fp8: needs CUDA"
+    if importlib.util.find_spec("torchao") is None:
+        return "fp8: torchao not installed"
+    return None
+
+
+def run_benchmarks(clock: Clock, work: Path, tiny: bool, cuda: bool) -> list[Bench]:
+    benches = []
+    for variant in VARIANTS:
+        missing = fp8_missing(cuda) if "--quantization" in variant.args else None
+        if missing:
+            benches.append(Bench(Stage(variant.name, "not run", output=missing), None))
+            continue
+        figures = work / f"{variant.name.replace(' ', '-')}.json"
+        if tiny:  # dynamo only: inductor's C++ compile would take minutes of a CI machine
+            args = ["--compile=eager" if a == "--compile" else a for a in variant.args]
+            args += TINY_ARGS
+        else:
+            args = variant.args + FULL_ARGS + variant.chunks
+        command = [sys.executable, str(BENCHMARK), *args, "--json", str(figures)]
+        stage = run_stage(variant.name, command, clock.allow(variant.budget_s))
+        if stage.status == "ok" and not figures.exists():
+            stage.status = "failed"
+        benches.append(Bench(stage, json.loads(figures.read_text()) if figures.exists() else None))
+    return benches
+
+
+def versions(cuda: bool) -> dict[str, str]:
+    """What the figures depend on: the device, torch, CUDA and the optional fast paths."""
+
+    def version(package: str) -> str:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    found = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "device": "CPU (no CUDA)",
+        "torch": torch.__version__,
+        "CUDA": torch.version.cuda or "-",
+        "cuDNN": str(torch.backends.cudnn.version() or "-"),
+        "triton": version("triton"),
+        "torchao": version("torchao"),
+        "flash-attn": version("flash-attn"),
+    }
+    if cuda:
+        props = torch.cuda.get_device_properties(0)
+        found["device"] = f"{props.name}, {props.total_memory / 2**30:.0f} GiB"
+    if not importlib.metadata.entry_points(group="scope_graph.nodes"):
+        found["warning"] = (
+            "scope-graph is not installed here (no node types): pip install --no-deps -e ."
+        )
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=ROOT / "test-output" / "gpu-report.md",
+        metavar="PATH",
+        help="where to write it (default: test-output/gpu-report.md)",
+    )
+    parser.add_argument("--tiny", action="store_true", help="tiny models (default without CUDA)")
+    parser.add_argument(
+        "--budget", type=float, default=450.0, metavar="S", help="seconds for all stages"
+    )
+    args = parser.parse_args()
+    cuda = torch.cuda.is_available()
+    tiny = args.tiny or not cuda
+    clock = Clock(args.budget)
+    with tempfile.TemporaryDirectory(prefix="gpu-check-") as folder:
+        work = Path(folder)
+        tests_stage, tests = run_tests(clock, work)
+        benches = run_benchmarks(clock, work, tiny, cuda)
+    report = render(versions(cuda), tiny, cuda, tests_stage, tests, benches)
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(report)
+    print(report)
+    stages = [tests_stage] + [bench.stage for bench in benches]
+    failed = [s for s in stages if s.status in ("failed", "timed out")]
+    return 1 if failed or any(t.outcome == "failed" for t in tests) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""The GPU check's Markdown report: machine, CUDA tests, benchmark table, goals, stage log."""
+
+from __future__ import annotations
+
+import operator
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+TAIL_LINES = 30
+
+
+@dataclass
+class Stage:
+    """What one subprocess of the check did."""
+
+    name: str
+    status: str
+    """'ok', 'failed', 'timed out' or 'not run'."""
+    seconds: float = 0.0
+    output: str = ""
+    """Its stdout and stderr; for 'not run', why."""
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    name: str
+    outcome: str
+    """'passed', 'failed', 'skipped' or 'not collected'."""
+    message: str = ""
+
+
+@dataclass
+class Bench:
+    """One benchmark run: its stage and, when it succeeded, the figures it wrote."""
+
+    stage: Stage
+    figures: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Goal:
+    key: str
+    """A figure of the benchmark's `--json` output."""
+    compare: str
+    """'>=' or '<='."""
+    value: float
+    runs: str
+    """Which runs it applies to: those whose name starts with this."""
+    text: str
+
+
+def results_from_junit(xml: str) -> list[CaseResult]:
+    """Every test case of a pytest `--junitxml` file; collection errors as 'not collected'."""
+    results = []
+    for case in ET.fromstring(xml).iter("testcase"):
+        module, name = case.get("classname", ""), case.get("name", "")
+        test = f"{module}::{name}" if module else name
+        outcome, message = "passed", ""
+        for child in case:
+            text, short = child.text or "", child.get("message") or ""
+            if child.tag == "skipped":
+                outcome, message = "skipped", short
+            elif child.tag in ("failure", "error") and not module and short == "collection failure":
+                outcome, message = "not collected", _last_line(text)
+            elif child.tag in ("failure", "error"):
+                outcome, message = "failed", tail(text) or short
+        results.append(CaseResult(test, outcome, message))
+    return results
+
+
+def _last_line(text: str) -> str:
+    """The error of a pytest traceback: its last line, without pytest's `E` margin."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].removeprefix("E ").strip() if lines else ""
+
+
+def tail(output: str) -> str:
+    return "\n".join(output.strip().splitlines()[-TAIL_LINES:])
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+COLUMNS = [("fps", "FPS", 2), ("denoise_fps", "denoise FPS", 2), ("e2e_p50_ms", "chunk p50 ms", 1),
+           ("first_frame_s", "first frame s", 3), ("cold_first_chunk_s", "cold first chunk s", 2),
+           ("peak_gb", "peak GB", 2)]  # fmt: skip
+COMPARE = {">=": operator.ge, "<=": operator.le}
+GOALS = [
+    Goal("fps", ">=", 25.0, "bf16", "≥ 25 FPS bf16 (end to end)"),
+    Goal("fps", ">=", 30.0, "fp8", "≥ 30 FPS fp8 (end to end)"),
+    Goal("peak_gb", "<=", 12.0, "", "peak GPU memory ≤ 12 GB"),
+    Goal("first_frame_s", "<=", 0.4, "", "first frame ≤ 0.4 s with the model loaded"),
+]
+"""Issue #9's goals for LongLive at 832x480, 4 steps, on one H100/H200."""
+
+
+def _machine(info: dict[str, str], tiny: bool) -> list[str]:
+    title = info["device"] if not tiny else "tiny models on " + info["device"]
+    lines = [f"# GPU check: {title}, {info['date']}", ""]
+    if tiny:
+        lines += [
+            "Tiny mode: tiny random models, the same stages as on a GPU. It shows that the "
+            "check works; its figures say nothing about the goals.",
+            "",
+        ]
+    else:
+        lines += [
+            "LongLive: the Wan2.1-T2V-1.3B DiT and the real-width VAE with random weights "
+            "(nothing downloaded), 832x480, 4 denoising steps, text mode.",
+            "",
+        ]
+    lines += ["| | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in info.items() if key != "date"]
+    return lines
+
+
+def _tests(stage: Stage, tests: list[CaseResult], cuda: bool) -> list[str]:
+    counts = Counter(t.outcome for t in tests)
+    summary = ", ".join(f"{counts[o]} {o}" for o in ("passed", "failed", "skipped"))
+    lines = ["", "## CUDA tests", ""]
+    lines += [f"`pytest -m cuda tests`: {summary} ({stage.status}, {stage.seconds:.0f} s).", ""]
+    run = [t for t in tests if t.outcome != "not collected"]
+    if run:
+        lines += ["| test | result |", "|---|---|"]
+        for test in run:
+            outcome = test.outcome
+            if outcome == "skipped":
+                reason = test.message.replace("|", "/").replace("\n", " ")
+                outcome = "skipped (no CUDA)" if not cuda else f"skipped: {reason}"
+            lines.append(f"| `{test.name}` | {outcome} |")
+    elif stage.status != "ok":
+        lines.append("No test results: see the stage log below.")
+    else:
+        lines.append("No test is marked `cuda`.")
+    missing = [t for t in tests if t.outcome == "not collected"]
+    if missing:
+        lines += ["", f"{len(missing)} test modules could not be collected here (their CUDA "
+                  "tests, if any, did not run):", ""]  # fmt: skip
+        lines += [f"- `{t.name}`: {t.message}" for t in missing]
+    for test in (t for t in tests if t.outcome == "failed"):
+        lines += ["", f"`{test.name}` failed:", "", "```text", test.message, "```"]
+    return lines
+
+
+def _benchmarks(benches: list[Bench]) -> list[str]:
+    lines = ["", "## LongLive benchmark", ""]
+    lines.append("| run | " + " | ".join(title for _, title, _ in COLUMNS) + " | result |")
+    lines.append("|---|" + "---:|" * len(COLUMNS) + "---|")
+    for bench in benches:
+        figures = bench.figures or {}
+        cells = [_number(figures.get(key), digits) for key, _, digits in COLUMNS]
+        stage = bench.stage
+        result = stage.output if stage.status == "not run" else stage.status
+        if stage.status != "not run":
+            result += f" ({stage.seconds:.0f} s)"
+        lines.append(f"| {stage.name} | " + " | ".join(cells) + f" | {result} |")
+    lines += [
+        "",
+        "FPS: output frames over the counted chunks' time, VAE decode included (denoise FPS: "
+        "the DiT alone). First frame: a new stream's first chunk on the warm model, decoded "
+        "(text encoding excluded). Cold first chunk: the process's first, compilation included. "
+        "Peak: `torch.cuda.max_memory_allocated`, weights included.",
+    ]
+    return lines
+
+
+def _goals(benches: list[Bench], tiny: bool) -> list[str]:
+    lines = ["", "## Goals", ""]
+    if tiny:
+        lines += ["Not evaluated in tiny mode; the figures are listed to show the check works.", ""]
+    lines += ["| goal | result | runs |", "|---|---|---|"]
+    for goal in GOALS:
+        measured = [
+            (b.stage.name, b.figures[goal.key])
+            for b in benches
+            if b.figures and b.stage.name.startswith(goal.runs) and b.figures[goal.key] is not None
+        ]
+        met = [name for name, value in measured if COMPARE[goal.compare](value, goal.value)]
+        if tiny:
+            result = "not evaluated"
+        elif not measured:
+            result = "no figures"
+        else:
+            result = "met: " + ", ".join(met) if met else "not met"
+        runs = ", ".join(
+            f"{name}: {value:.3g} {'✓' if name in met else '✗'}" for name, value in measured
+        )
+        lines.append(f"| {goal.text} | {result} | {runs or '-'} |")
+    return lines
+
+
+def _stages(stages: list[Stage]) -> list[str]:
+    lines = ["", "## Stages", "", "| stage | result | seconds |", "|---|---|---:|"]
+    lines += [f"| {s.name} | {s.status} | {s.seconds:.0f} |" for s in stages]
+    for stage in stages:
+        if stage.status in ("failed", "timed out"):
+            lines += ["", f"### {stage.name}: last lines", "", "```text", tail(stage.output), "```"]
+    return lines
+
+
+def render(
+    info: dict[str, str],
+    tiny: bool,
+    cuda: bool,
+    tests_stage: Stage,
+    tests: list[CaseResult],
+    benches: list[Bench],
+) -> str:
+    """The whole report."""
+    lines = _machine(info, tiny)
+    lines += _tests(tests_stage, tests, cuda)
+    lines += _benchmarks(benches)
+    lines += _goals(benches, tiny)
+    lines += _stages([tests_stage] + [b.stage for b in benches])
+    return "\n".join(lines) + "\n"
