@@ -4,6 +4,10 @@ messages the server sends back."""
 from __future__ import annotations
 
 import json
+import math
+import re
+from collections.abc import Mapping
+from itertools import islice
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -16,12 +20,35 @@ node declares the param one-shot). immediate: acts on the session at once, never
 
 Interpolation = Literal["linear", "slerp"]
 
+# Limits on what a client may send, checked before anything is parsed or validated, so no
+# message costs more than a few milliseconds or gets a reply bigger than a few kilobytes.
+MAX_MESSAGE_BYTES = 64 * 1024
+"""A longer message is refused unread (the data-channel message size every browser takes)."""
+MAX_DEPTH = 16
+"""Arrays and objects nested deeper are refused before parsing (no key needs more than 4)."""
+MAX_INT_DIGITS = 20
+"""Digits of an integer literal (no key needs more than a 64-bit integer)."""
+MAX_ITEMS = 128
+"""Entries of any list: prompts, timesteps, LoRA scales, reference images."""
+MAX_TEXT = 8192
+"""Characters of any string: a prompt, a path, a Spout name."""
+MAX_REPORTED = 8
+"""Problems listed in one error reply; the rest are counted."""
+MAX_REASON = 200
+"""Characters of one problem's text, or of a key named in a reply."""
+
+
+class _Strict(BaseModel):
+    """Refuses NaN and infinities (also sent as strings: "nan", "1e999") and long strings."""
+
+    model_config = ConfigDict(allow_inf_nan=False, str_max_length=MAX_TEXT)
+
 
 def _key(lifetime: Lifetime, description: str, **kwargs: Any) -> Any:
     return Field(None, description=description, json_schema_extra={"lifetime": lifetime}, **kwargs)
 
 
-class PromptItem(BaseModel):
+class PromptItem(_Strict):
     text: str
     weight: float = Field(1.0, ge=0, description="Relative weight; weights are normalised")
 
@@ -35,7 +62,7 @@ def _prompt_list(value: Any) -> Any:
     return value
 
 
-Prompts = Annotated[list[PromptItem], BeforeValidator(_prompt_list)]
+Prompts = Annotated[list[PromptItem], Field(max_length=MAX_ITEMS), BeforeValidator(_prompt_list)]
 
 
 def _descending(steps: list[int]) -> list[int]:
@@ -45,27 +72,29 @@ def _descending(steps: list[int]) -> list[int]:
 
 
 Timesteps = Annotated[
-    list[Annotated[int, Field(ge=0, le=1000)]], Field(min_length=1), AfterValidator(_descending)
+    list[Annotated[int, Field(ge=0, le=1000)]],
+    Field(min_length=1, max_length=MAX_ITEMS),
+    AfterValidator(_descending),
 ]
 
 
-class Transition(BaseModel):
+class Transition(_Strict):
     target_prompts: Prompts = Field(min_length=1)
     num_steps: int = Field(4, ge=0, description="Pipeline calls (chunks) the transition takes")
     temporal_interpolation_method: Interpolation = "linear"
 
 
-class LoraScale(BaseModel):
+class LoraScale(_Strict):
     path: str
     scale: float = Field(ge=-10, le=10)
 
 
-class SpoutSettings(BaseModel):
+class SpoutSettings(_Strict):
     enabled: bool = False
     name: str = ""
 
 
-class Parameters(BaseModel):
+class Parameters(_Strict):
     """A partial update of a session's parameters: the keys present change, the rest stay.
     Unknown keys are refused, so a typo never passes silently."""
 
@@ -83,8 +112,12 @@ class Parameters(BaseModel):
     kv_cache_attention_bias: float | None = _key(
         "sticky", "Krea: down-weighting of past frames", ge=0.01, le=1
     )
-    lora_scales: list[LoraScale] | None = _key("one_shot", "New scales of loaded LoRA adapters")
-    vace_ref_images: list[str] | None = _key("one_shot", "VACE reference image paths")
+    lora_scales: list[LoraScale] | None = _key(
+        "one_shot", "New scales of loaded LoRA adapters", max_length=MAX_ITEMS
+    )
+    vace_ref_images: list[str] | None = _key(
+        "one_shot", "VACE reference image paths", max_length=MAX_ITEMS
+    )
     vace_context_scale: float | None = _key("sticky", "Strength of VACE hints", ge=0, le=2)
     paused: bool | None = _key("immediate", "Freeze on the last frame; the pipeline stops")
     spout_sender: SpoutSettings | None = _key("immediate", "Send the output over Spout")
@@ -113,13 +146,29 @@ class InitialParameters(Parameters):
 IMMEDIATE = frozenset(k for k in Parameters.model_fields if Parameters.lifetime(k) == "immediate")
 
 
-class ProtocolError(ValueError):
-    """A message that was refused; `errors` maps each offending key (or path) to the reason."""
+def _clip(text: str) -> str:
+    """`text` cut to MAX_REASON characters, with unpaired surrogates (unsendable) escaped."""
+    text = text.encode("utf-8", "backslashreplace").decode()
+    return text if len(text) <= MAX_REASON else f"{text[: MAX_REASON - 1]}…"
 
-    def __init__(self, errors: dict[str, str], key: str | None = None) -> None:
-        self.errors = errors
-        self.key = key
-        super().__init__("; ".join(f"{k}: {m}" if k else m for k, m in errors.items()))
+
+def _summary(errors: Mapping[str, str]) -> tuple[dict[str, str], str]:
+    """The first MAX_REPORTED problems, clipped, and one line saying them."""
+    shown = {_clip(key): _clip(reason) for key, reason in islice(errors.items(), MAX_REPORTED)}
+    line = "; ".join(f"{key}: {reason}" if key else reason for key, reason in shown.items())
+    if len(errors) > MAX_REPORTED:
+        line += f" (and {len(errors) - MAX_REPORTED} more)"
+    return shown, line
+
+
+class ProtocolError(ValueError):
+    """A message that was refused; `errors` maps each offending key (or path) to the reason,
+    kept small whatever was sent."""
+
+    def __init__(self, errors: Mapping[str, str], key: str | None = None) -> None:
+        self.errors, line = _summary(errors)
+        self.key = None if key is None else _clip(key)
+        super().__init__(line)
 
 
 def validate_parameters(data: Any, model: type[Parameters] = Parameters) -> dict[str, Any]:
@@ -131,28 +180,98 @@ def validate_parameters(data: Any, model: type[Parameters] = Parameters) -> dict
         parsed = model.model_validate(data)
     except ValidationError as exc:
         errors = describe_validation_error(exc)
-        raise ProtocolError(errors, key=str(exc.errors()[0]["loc"][0])) from None
+        where = exc.errors()[0]["loc"]  # empty for a key pydantic cannot read (a lone surrogate)
+        raise ProtocolError(errors, key=str(where[0]) if where else None) from None
     return parsed.changes()
 
 
+# One token each: a JSON string (possibly unterminated), an opening or a closing bracket.
+_TOKENS = re.compile(
+    r'(?P<string>"[^"\\]*(?:\\.[^"\\]*)*"?)|(?P<open>[\[{])|(?P<close>[\]}])', re.DOTALL
+)
+
+
+def _too_deep(text: str) -> bool:
+    """Whether arrays and objects nest past MAX_DEPTH: one linear scan, strings skipped (the
+    json module recurses per level and overflows the stack some thousand levels down)."""
+    depth = 0
+    for token in _TOKENS.finditer(text):
+        if token.lastgroup == "open":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif token.lastgroup == "close":
+            depth -= 1
+    return False
+
+
+def _no_constant(name: str) -> Any:
+    """json's hook for NaN, Infinity and -Infinity: refused."""
+    raise ProtocolError({"": f"{name} is not a number; send finite numbers only"})
+
+
+def _finite(literal: str) -> float:
+    """json's hook for a float literal: refused when it overflows (1e999)."""
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ProtocolError({"": f"{literal} is beyond the range of a 64-bit float"})
+    return value
+
+
+def _integer(literal: str) -> int:
+    """json's hook for an integer literal: refused past MAX_INT_DIGITS (converting is quadratic)."""
+    digits = len(literal.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise ProtocolError(
+            {"": f"an integer of {digits} digits; at most {MAX_INT_DIGITS} are accepted"}
+        )
+    return int(literal)
+
+
 def parse_message(message: str | bytes) -> dict[str, Any]:
-    """A data-channel message → the changes it makes; raises ProtocolError."""
+    """A data-channel message → the changes it makes; raises ProtocolError and nothing else.
+
+    Size and nesting are checked before parsing; NaN, infinities and huge integers are
+    refused while parsing (Python's json takes them, JSON does not)."""
+    raw = message if isinstance(message, bytes) else message.encode(errors="surrogatepass")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(
+            {"": f"a message of {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}"}
+        )
     try:
-        text = message.decode() if isinstance(message, bytes) else message
-        data = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        raise ProtocolError({"": f"not a JSON message: {exc}"}) from None
+    if _too_deep(text):
+        raise ProtocolError(
+            {"": f"nested deeper than {MAX_DEPTH} levels, the limit (no key needs more than 4)"}
+        )
+    try:
+        data = json.loads(
+            text, parse_constant=_no_constant, parse_float=_finite, parse_int=_integer
+        )
+    except json.JSONDecodeError as exc:
         raise ProtocolError({"": f"not a JSON message: {exc}"}) from None
     return validate_parameters(data)
 
 
 class ErrorMessage(BaseModel):
     """Server → client: a message was refused and changed nothing, or (a Spout key this
-    server cannot act on) that key alone was refused and the rest applied."""
+    server cannot act on, keys the loaded pipeline does not take) those keys alone were
+    refused and the rest applied."""
 
     type: Literal["error"] = "error"
     message: str
     key: str | None = Field(description="The first offending top-level key; null: the message")
-    errors: dict[str, str] = Field(description="Every problem, by key or path inside it")
+    errors: dict[str, str] = Field(
+        description=f"The problems (the first {MAX_REPORTED}), by key or path inside it"
+    )
+
+    @classmethod
+    def refusing(cls, errors: Mapping[str, str], key: str | None) -> ErrorMessage:
+        """The reply to a refused message, small whatever was sent (see MAX_REPORTED)."""
+        shown, line = _summary(errors)
+        return cls(message=line, key=None if key is None else _clip(key), errors=shown)
 
 
 class StreamStopped(BaseModel):

@@ -74,28 +74,52 @@ class Session:
         self._connect_timer = self._loop.call_later(CONNECT_TIMEOUT_S, self._give_up)
 
     def take_input(self, track: MediaStreamTrack | None) -> None:
-        """Feed the client's video track (None: a receive-only offer) into the input node."""
+        """Feed the client's video track (None: a receive-only offer) into the input node; if
+        reading it fails, the input ends with one log line and the session goes on."""
         if track is not None:
             self._input_task = asyncio.ensure_future(self.input.consume(track))
+            self._input_task.add_done_callback(self._input_ended)
+
+    def _input_ended(self, task: asyncio.Task[None]) -> None:
+        """One log line when reading the client's track failed (the session goes on)."""
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("session %s: the input track failed: %r", self.id, exc, exc_info=exc)
 
     # parameters
+
+    SENT_TO_EVERY_PIPELINE = frozenset(
+        {"input_mode", "noise_scale", "noise_controller", "reset_cache"}
+    )
+    """Keys Scope's web frontend sends whatever the pipeline, and harmless where it lacks them."""
 
     def apply(self, changes: dict[str, Any]) -> None:
         """Apply validated changes all at once, or raise ParamError and change nothing.
 
-        Bound keys go to their node params (applied between two calls); keys the loaded
-        pipeline has no param for are ignored; immediate keys act on the session now. A key
-        enabling Spout where the session has none gets an error message; the rest applies."""
+        Bound keys go to their node params (applied between two calls); immediate keys act on
+        the session now. A key the loaded pipeline has no param for cannot be honoured: it
+        gets one error reply naming it, and the rest applies, so a client never believes it
+        took effect. Except `SENT_TO_EVERY_PIPELINE`, which Scope's web frontend sends to any
+        pipeline and which cannot mislead: `input_mode` (passthrough runs on its input in
+        either mode), `noise_scale`/`noise_controller` (sent with every video-mode stream;
+        with no noise there is nothing to scale) and `reset_cache` (the session drops its
+        queued frames even where the pipeline keeps no cache). Clients send the other keys
+        only when the pipeline's metadata offers them (`supports_prompts`, `supports_lora`,
+        `supports_vace`, `supports_cache_management`, `supports_kv_cache_bias`), so normal
+        clients get no such errors. A key enabling Spout where the session has none gets an
+        error too, the rest applying."""
         if changes.get("recording") and self._recorder(RECORDER_NODE) is None:
             raise ParamError({"recording": "this session's graph has no recorder"})
         bindings = self.run.graph.bindings
         routed = {k: v for k, v in changes.items() if k in bindings}
-        ignored = sorted(set(changes) - set(routed) - IMMEDIATE)
+        unbound = set(changes) - set(routed) - IMMEDIATE - self.SENT_TO_EVERY_PIPELINE
         spout, refused = spout_updates(changes, self.run.workers)
         if routed or spout:
             self.run.update_params({**routed, **spout})
-        if ignored:
-            log.debug("session %s: ignoring %s (not taken by this pipeline)", self.id, ignored)
+        if unbound:
+            why = "the loaded pipeline does not take it, so it was ignored (the rest applied)"
+            errors = {key: why for key in sorted(unbound)}
+            log.info("session %s: not taken by the loaded pipeline: %s", self.id, sorted(unbound))
+            self._send(ErrorMessage.refusing(errors, min(unbound)))
         if "paused" in changes:
             self.output.track.set_paused(changes["paused"])
         if changes.get("recording") and self._recording is None:
@@ -194,14 +218,21 @@ class Session:
         )
 
     def _on_message(self, message: str | bytes) -> None:
+        """Apply one data-channel message whole, or reply with one error. Never raises: aiortc
+        calls this from its transport, which an exception would end, and the session with it."""
         try:
             self.apply(parse_message(message))
+            return
         except ProtocolError as exc:
-            self._send(ErrorMessage(message=str(exc), key=exc.key, errors=exc.errors))
+            reply = ErrorMessage.refusing(exc.errors, exc.key)
         except ParamError as exc:
             first = next(iter(exc.errors), "")
-            key = first.split(".", 1)[0] or None
-            self._send(ErrorMessage(message=str(exc), key=key, errors=exc.errors))
+            reply = ErrorMessage.refusing(exc.errors, first.split(".", 1)[0] or None)
+        except Exception as exc:  # a bug of ours: the client still hears of it, once
+            log.exception("session %s: a data-channel message failed", self.id)
+            reason = f"internal error ({type(exc).__name__}); the server log has the details"
+            reply = ErrorMessage.refusing({"": reason}, None)
+        self._send(reply)
 
     # data channel
 
@@ -218,7 +249,11 @@ class Session:
     def _flush(self) -> None:
         channel = self._channel
         while self._outbox and channel is not None and channel.readyState == "open":
-            channel.send(self._outbox.popleft())
+            message = self._outbox.popleft()
+            try:
+                channel.send(message)
+            except ValueError as exc:  # longer than the peer's max-message-size: not sendable
+                log.warning("session %s: a message was not sent: %s", self.id, exc)
 
     # lifetime
 

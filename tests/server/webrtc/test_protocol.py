@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import random
+
 import pytest
 
 from server.webrtc.protocol import (
     IMMEDIATE,
+    MAX_DEPTH,
+    MAX_INT_DIGITS,
+    MAX_ITEMS,
+    MAX_MESSAGE_BYTES,
+    MAX_REASON,
+    MAX_REPORTED,
+    MAX_TEXT,
     ErrorMessage,
     InitialParameters,
     Parameters,
@@ -119,3 +130,113 @@ def test_server_messages() -> None:
     }
     error = ErrorMessage(message="m", key=None, errors={"": "m"})
     assert error.model_dump() == {"type": "error", "message": "m", "key": None, "errors": {"": "m"}}
+
+
+def refusal(message: str | bytes) -> ProtocolError:
+    with pytest.raises(ProtocolError) as caught:
+        parse_message(message)
+    return caught.value
+
+
+def test_a_message_over_the_size_limit_is_refused_unread() -> None:
+    fits = '{"paused": true}'.ljust(MAX_MESSAGE_BYTES)
+
+    assert parse_message(fits) == {"paused": True}
+    assert f"the limit is {MAX_MESSAGE_BYTES}" in str(refusal(fits + " "))
+    assert "the limit" in str(refusal(b" " * (MAX_MESSAGE_BYTES + 1)))
+
+
+@pytest.mark.parametrize("opening", ["[", '{"a":'])
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 1000, 10_000])
+def test_nesting_past_the_limit_is_refused_before_parsing(opening: str, depth: int) -> None:
+    closing = "]" if opening == "[" else "}"
+    error = refusal(opening * depth + "1" + closing * depth)
+
+    assert error.key is None
+    assert f"nested deeper than {MAX_DEPTH} levels, the limit" in str(error)
+
+
+def test_nesting_up_to_the_limit_and_brackets_in_strings_are_parsed() -> None:
+    deep = '{"a":' * (MAX_DEPTH - 1) + "[]" + "}" * (MAX_DEPTH - 1)
+    brackets = '"[{\\"' + "[" * 5000 + '"'  # \" does not end the string
+
+    assert "unknown parameter" in str(refusal(deep))  # parsed, then validated
+    assert parse_message(f'{{"prompts": {brackets}}}')["prompts"][0]["text"].endswith("[[[")
+
+
+@pytest.mark.parametrize(
+    ("number", "says"),
+    [
+        ("NaN", "NaN is not a number"),
+        ("Infinity", "Infinity is not a number"),
+        ("-Infinity", "-Infinity is not a number"),
+        ("1e999", "beyond the range of a 64-bit float"),
+        ("9" * 5000, f"at most {MAX_INT_DIGITS}"),
+        ("-" + "9" * (MAX_INT_DIGITS + 1), f"at most {MAX_INT_DIGITS}"),
+    ],
+)
+def test_numbers_json_has_not_are_refused_while_parsing(number: str, says: str) -> None:
+    error = refusal(f'{{"prompts": [{{"text": "a", "weight": {number}}}]}}')
+
+    assert error.key is None
+    assert says in str(error)
+
+
+@pytest.mark.parametrize("number", ["nan", "inf", "-Infinity", "1e999"])
+def test_non_finite_numbers_sent_as_strings_are_refused(number: str) -> None:
+    error = refusal(json.dumps({"prompts": [{"text": "a", "weight": number}]}))
+
+    assert error.errors == {"prompts.0.weight": f"Input should be a finite number (got {number!r})"}
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"prompts": ["a"] * (MAX_ITEMS + 1)}, "prompts"),
+        ({"denoising_step_list": list(range(MAX_ITEMS + 1, 0, -1))}, "denoising_step_list"),
+        ({"vace_ref_images": ["r"] * 10_000}, "vace_ref_images"),
+        ({"lora_scales": [{"path": "a", "scale": 1}] * (MAX_ITEMS + 1)}, "lora_scales"),
+        ({"prompts": "x" * (MAX_TEXT + 1)}, "prompts.0.text"),
+        ({"spout_sender": {"name": "x" * (MAX_TEXT + 1)}}, "spout_sender.name"),
+        ({"vace_ref_images": ["x" * (MAX_TEXT + 1)]}, "vace_ref_images.0"),
+    ],
+)
+def test_long_lists_and_strings_are_refused(data: dict, path: str) -> None:
+    error = refusal(json.dumps(data))
+
+    assert list(error.errors) == [path]
+    assert len(error.errors[path]) <= MAX_REASON
+
+
+def test_a_refusal_stays_small_whatever_was_sent() -> None:
+    error = refusal(json.dumps({f"{i}{'x' * 500}": i for i in range(100)}))
+    reply = ErrorMessage.refusing(error.errors, error.key)
+
+    assert len(error.errors) == MAX_REPORTED
+    assert str(error).endswith(f"(and {100 - MAX_REPORTED} more)")
+    assert all(len(k) <= MAX_REASON and len(m) <= MAX_REASON for k, m in reply.errors.items())
+    assert reply.key is not None and len(reply.key) == MAX_REASON
+
+
+def test_unpaired_surrogates_are_refused_and_can_be_named_in_a_reply() -> None:
+    error = refusal('{"\\ud800": 1}')
+    reply = ErrorMessage.refusing({"\ud800": "bad"}, "\udfff")
+
+    assert error.key is None
+    assert json.loads(reply.model_dump_json())["key"] == "\\udfff"
+
+
+HOSTILE_PIECES = ["[" * 3000, '{"a":' * 2000, "NaN", "-1e999", "9" * 5000, '"\\udc00"', "\\", '"']
+
+
+def test_parse_message_raises_nothing_but_protocol_error() -> None:
+    rng = random.Random(9)
+    seed = json.dumps(EVERY_KEY)
+    for _ in range(1000):
+        text = seed
+        for _ in range(rng.randrange(1, 4)):
+            at, cut = rng.randrange(len(text)), rng.randrange(4)
+            piece = rng.choice([*HOSTILE_PIECES, rng.randbytes(3).decode(errors="replace")])
+            text = text[:at] + piece + text[at + cut :]
+        with contextlib.suppress(ProtocolError):
+            parse_message(text if rng.random() < 0.5 else text.encode())
