@@ -114,7 +114,7 @@ async def run(url: str, video: str | None, seconds: float) -> dict:
 
         await asyncio.sleep(seconds / 2)
         if channel.readyState == "open":
-            # Passthrough takes no prompts: the server accepts the update and ignores it.
+            # Passthrough takes no prompts: the server answers with an error naming the key.
             channel.send(json.dumps({"prompts": [{"text": "a watercolour city", "weight": 1}]}))
         await asyncio.sleep(seconds / 2)
 

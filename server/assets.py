@@ -27,6 +27,24 @@ MEDIA_TYPES: dict[str, str] = {
 }
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 TOO_LARGE = "File size exceeds maximum of 50MB"
+MAX_FILENAME = 255
+"""Characters in an upload's `filename` (a stored name longer in bytes is shortened)."""
+_NOT_IN_NAMES = r'/\\<>:"|?*\x00-\x1f\x7f'
+"""Folder separators, the characters Windows refuses in names, control characters."""
+
+
+def _any_case(text: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in text)
+
+
+FILENAME_PATTERN = (
+    rf"^(?:[\s\S]*[/\\])?[^.{_NOT_IN_NAMES}][^{_NOT_IN_NAMES}]*"
+    rf"\.(?:{'|'.join(_any_case(suffix[1:]) for suffix in MEDIA_TYPES)})$"
+)
+"""The `filename`s `clean_filename` takes, for the OpenAPI document (JSON Schema and Python
+regexes read it alike)."""
+_NAME_BYTES = 255
+"""The longest file name common file systems store, in bytes."""
 
 
 class AssetError(ValueError):
@@ -49,7 +67,8 @@ class Asset(BaseModel):
 
 
 def asset_type(name: str) -> AssetType | None:
-    media = MEDIA_TYPES.get(Path(name).suffix.lower(), "")
+    suffix = Path(name).suffix
+    media = MEDIA_TYPES.get(suffix.lower(), "") if suffix.isascii() else ""
     return "image" if media.startswith("image/") else "video" if media else None
 
 
@@ -88,16 +107,24 @@ def list_assets(folder: Path, kind: str | None) -> list[Asset]:
 
 
 def clean_filename(filename: str) -> str:
-    """The name to store an upload under: no folders, no control characters, no leading dots;
-    the extension must be an image or video type."""
+    """The name to store an upload under: what follows the last folder separator, not hidden
+    (no leading dot), with no control characters or characters Windows refuses, and an image
+    or video extension (`FILENAME_PATTERN` says the same). A name over 255 bytes loses the end
+    of its stem."""
     name = re.split(r"[/\\]", filename)[-1]
-    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip().lstrip(".").strip()
-    if not name:
-        raise AssetError(f"Invalid file name {filename!r}")
+    if len(filename) > MAX_FILENAME:
+        raise AssetError(f"Invalid file name: longer than {MAX_FILENAME} characters")
+    if not name or name.startswith(".") or re.search(f"[{_NOT_IN_NAMES}]", name):
+        raise AssetError(
+            f"Invalid file name {filename!r}: a name with no leading dot, no control "
+            'characters and none of <>:"|?* is needed'
+        )
     if asset_type(name) is None:
         allowed = ", ".join(MEDIA_TYPES)
         raise AssetError(f"Invalid file type. Allowed types: {allowed}")
-    return name
+    stem, suffix = name[: -len(Path(name).suffix)], Path(name).suffix
+    room = _NAME_BYTES - len(suffix)
+    return stem.encode()[:room].decode(errors="ignore") + suffix
 
 
 async def save_upload(folder: Path, filename: str, chunks: AsyncIterator[bytes]) -> Asset:

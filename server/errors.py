@@ -1,4 +1,5 @@
-"""Error responses in Scope's shape, `{"detail": "..."}`: 422 for invalid input, 500 otherwise."""
+"""Error responses in Scope's shape, `{"detail": "..."}`: 422 for invalid input, 500 otherwise,
+and how route handlers declare them in the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -7,10 +8,30 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 log = logging.getLogger(__name__)
+
+INVALID = "A request value is invalid: the detail names each bad field"
+"""Why a handler that takes parameters or a body may answer 422."""
+NOT_JSON = "The body is not valid JSON"
+"""Why a handler that takes a JSON body may answer 400."""
+
+
+class ErrorBody(BaseModel):
+    """Every error this server answers, as Scope does."""
+
+    detail: str = Field(description="What went wrong, naming the field or the thing at fault")
+
+
+def errors(reasons: dict[int, str]) -> dict[int, ResponseSpec]:
+    """`responses=` of a route handler: each error status it answers, and when."""
+    return {
+        status: ResponseSpec(ErrorBody, description=reason, generate_examples=False)
+        for status, reason in reasons.items()
+    }
 
 
 class InvalidInput(HTTPException):

@@ -9,19 +9,34 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scope_graph.node import NodeConfig
-from scope_graph.pipeline import RegisteredPipeline
+from scope_graph.pipeline import RegisteredPipeline, available_pipelines
 from server.errors import InvalidInput
 
-DEFAULT_PIPELINE = "streamdiffusionv2"
-"""What Scope loads when a request names no pipeline."""
+PREFERRED_PIPELINE = "longlive"
+
+
+def default_pipeline() -> str:
+    """What a load that names no pipeline loads. Scope's default, `streamdiffusionv2`, does not
+    exist here; as Scope's web frontend does, take `longlive` where this machine can run it,
+    else the first pipeline it can run (`passthrough` on a machine without CUDA)."""
+    runnable = available_pipelines()
+    return PREFERRED_PIPELINE if PREFERRED_PIPELINE in runnable else next(iter(runnable))
 
 
 class LoadRequest(BaseModel):
     """Scope's body (`pipeline_id`), or the later one (`pipeline_ids`); `seed` or `base_seed`."""
 
-    pipeline_id: str = DEFAULT_PIPELINE
-    pipeline_ids: list[str] | None = None
-    load_params: dict[str, Any] | None = None
+    pipeline_id: str = Field(
+        default_factory=default_pipeline,
+        description="Omitted: longlive where this machine can run it, else passthrough",
+    )
+    pipeline_ids: list[str] | None = Field(None, description="Scope's later form: one id")
+    load_params: dict[str, Any] | None = Field(
+        None,
+        description="Scope's load params (height, width, seed or base_seed, quantization, "
+        "vace_enabled, loras, lora_merge_mode, ...) and the pipeline's own config fields: see "
+        "its config_schema in /api/v1/pipelines/schemas",
+    )
 
     def chosen_id(self) -> str:
         """The pipeline to load; 422 for an empty or ambiguous choice."""
@@ -56,8 +71,8 @@ class _LoraSpec(BaseModel):
 
 class _ScopeLoadParams(BaseModel):
     """Every load param a Scope client may send. A pipeline ignores those its Config lacks (the
-    frontend sends `height`/`width` to passthrough and `vace_ref_images` to every VACE
-    pipeline), but their values must still be valid; any other key is an error."""
+    frontend sends `height`/`width` to passthrough), but their values must still be valid; any
+    other key is an error."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -90,12 +105,37 @@ def _rename_seed(params: dict[str, Any], fields: dict[str, Any]) -> dict[str, An
 SERVER_FIELDS = ("models_dir",)
 """Config fields the server sets from its own settings; a client may not choose them."""
 
+CAPABILITIES = {
+    "loras": ("supports_lora", "LoRA files"),
+    "vace_enabled": ("supports_vace", "VACE"),
+    "vace_ref_images": ("supports_vace", "VACE reference images"),
+}
+"""Load params that ask for a capability, and the metadata flag that says a pipeline has it."""
+
+
+def _refuse_unsupported(pipeline: RegisteredPipeline, params: dict[str, Any]) -> None:
+    """422 for a load param that asks for what the pipeline's metadata says it lacks: the load
+    would succeed without it, and the client would believe it took effect."""
+    lacking = [k for k, (flag, _) in CAPABILITIES.items() if not getattr(pipeline.info, flag)]
+    asked = _ScopeLoadParams.model_validate({k: params[k] for k in lacking if k in params})
+    for key in lacking:
+        flag, what = CAPABILITIES[key]
+        if getattr(asked, key):
+            raise InvalidInput(
+                detail=f"load_params.{key}: {pipeline.id} does not support {what} ({flag} is "
+                f"false in /api/v1/pipelines/schemas); leave {key} out"
+            )
+
 
 def build_config(
     pipeline: RegisteredPipeline, load_params: dict[str, Any] | None, models_dir: Path
 ) -> NodeConfig:
     """The validated Config of the pipeline node (reading its models from `models_dir`, when
-    it reads models); 422 naming the first bad field otherwise."""
+    it reads models); 422 naming the first bad field otherwise.
+
+    Scope's keys the Config lacks are checked, then ignored when they cannot change what the
+    pipeline makes (`height`/`width` for passthrough, which follows its input); those asking
+    for a capability the pipeline lacks (`CAPABILITIES`) are refused."""
     config_type = pipeline.cls.Config
     fields = config_type.model_fields
     params = _rename_seed(dict(load_params or {}), fields)
@@ -105,6 +145,8 @@ def build_config(
         own["models_dir"] = models_dir
     try:
         _ScopeLoadParams.model_validate(ignored)
-        return config_type.model_validate(own)
+        config = config_type.model_validate(own)
+        _refuse_unsupported(pipeline, params)
     except ValidationError as exc:
         raise InvalidInput.from_pydantic(exc, "load_params") from exc
+    return config

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nodes.pipelines.wan.components import CONFIG_FILE, LONGLIVE_FILES, VACE_FILE
+from nodes.pipelines.wan.components import CONFIG_FILE, LONGLIVE_FILES
 from nodes.pipelines.wan.longlive import LONGLIVE
 from nodes.pipelines.wan.text_encoder import ENCODER_FILE
 from nodes.pipelines.wan.vae import VAE_FILE
@@ -40,8 +40,11 @@ class LongLiveConfig(NodeConfig):
         validation_alias=AliasChoices("seed", "base_seed"),
     )
     quantization: Literal["fp8_e4m3fn"] | None = None
-    vace_enabled: bool = True
+    vace_enabled: bool = False
+    """Off: VACE is not implemented yet (`INFO.supports_vace` is false; the API refuses true)."""
     loras: list[LoraSpec] | None = None
+    """Empty: user LoRAs are not implemented yet (`INFO.supports_lora` is false; the API
+    refuses any)."""
     lora_merge_mode: MergeMode = "permanent_merge"
     models_dir: Path | None = None
     """None: `DAYDREAM_SCOPE_MODELS_DIR`, else `~/.daydream-scope/models` (as the server)."""
@@ -157,8 +160,10 @@ INFO = PipelineInfo(
     ),
     estimated_vram_gb=20.0,
     requires_models=True,
-    supports_lora=True,
-    supports_vace=True,
+    # No user LoRAs or VACE yet: the flags say so, so clients hide those controls and the
+    # server refuses the load params and data-channel keys that would ask for them.
+    supports_lora=False,
+    supports_vace=False,
     supports_cache_management=True,
     supports_quantization=True,
     min_dimension=16,
@@ -175,7 +180,6 @@ INFO = PipelineInfo(
     artifacts=(
         Artifact(repo_id=_WAN, files=(_in(_WAN, CONFIG_FILE), _in(_WAN, VAE_FILE), "google")),
         Artifact(repo_id=_COMFY, files=(_in(_COMFY, ENCODER_FILE),)),
-        Artifact(repo_id=_COMFY, files=(_in(_COMFY, VACE_FILE),)),
         Artifact(
             repo_id=_LONGLIVE,
             files=(
@@ -185,4 +189,5 @@ INFO = PipelineInfo(
         ),
     ),
 )
-"""Scope's LongLive metadata (scope-api §7.1) and its files (§8.1), in download order."""
+"""Scope's LongLive metadata (scope-api §7.1) and the files it loads (§8.1 without the VACE
+module, which nothing loads yet), in download order."""

@@ -8,7 +8,9 @@ from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
+from server.errors import errors
 from server.graph_view import GraphView, SessionList, idle_view, session_info, session_view
+from server.openapi import ScopeOperation
 from server.pipeline_manager import LoadedPipeline
 from server.routes.pipelines import find_pipeline
 from server.webrtc.session_graph import session_graph
@@ -21,7 +23,12 @@ async def sessions(state: State) -> SessionList:
     return SessionList(sessions=[session_info(s) for s in state.server.sessions.live()])
 
 
-@get("/api/v1/sessions/{session_id:str}/graph", tags=["graph"])
+@get(
+    "/api/v1/sessions/{session_id:str}/graph",
+    tags=["graph"],
+    responses=errors({404: "No live session has this id"}),
+    operation_class=ScopeOperation,
+)
 async def session_graph_view(session_id: FromPath[str], state: State) -> GraphView:
     """The session's graph with its run's metrics now (nodes producers first); 404: no such
     session. `output` is what the WebRTC track sends: its rate and its server-side latency."""
@@ -32,7 +39,13 @@ async def session_graph_view(session_id: FromPath[str], state: State) -> GraphVi
     return session_view(session)
 
 
-@get("/api/v1/graph", tags=["graph"], sync_to_thread=True)
+@get(
+    "/api/v1/graph",
+    tags=["graph"],
+    sync_to_thread=True,
+    responses=errors({404: "No pipeline has this id"}),
+    operation_class=ScopeOperation,
+)
 def default_graph_view(state: State, pipeline_id: FromQuery[str | None] = None) -> GraphView:
     """The graph a new session would run: the default graph with the loaded pipeline in its
     pipeline slot (passthrough while none is loaded; `pipeline_id`: that pipeline with its

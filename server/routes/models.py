@@ -10,6 +10,8 @@ from litestar.status_codes import HTTP_409_CONFLICT
 from pydantic import BaseModel, Field
 
 from server.downloads import DownloadInProgress, ModelsStatus
+from server.errors import INVALID, NOT_JSON, errors
+from server.openapi import ScopeOperation
 from server.routes.pipelines import find_pipeline
 
 
@@ -21,14 +23,34 @@ class DownloadMessage(BaseModel):
     message: str
 
 
-@get("/api/v1/models/status", tags=["models"], sync_to_thread=True)
+@get(
+    "/api/v1/models/status",
+    tags=["models"],
+    sync_to_thread=True,
+    responses=errors({404: "No pipeline has this id", 422: INVALID}),
+    operation_class=ScopeOperation,
+)
 def models_status(pipeline_id: FromQuery[str], state: State) -> ModelsStatus:
     """Whether the pipeline's model files are all there, and the download's progress (with
     `error` after a failed download). Pipelines that need no files count as downloaded."""
     return state.server.downloads.status(find_pipeline(pipeline_id, runnable=False))
 
 
-@post("/api/v1/models/download", tags=["models"], status_code=200, sync_to_thread=False)
+@post(
+    "/api/v1/models/download",
+    tags=["models"],
+    status_code=200,
+    sync_to_thread=False,
+    responses=errors(
+        {
+            400: NOT_JSON,
+            404: "No pipeline has this id",
+            409: "A download of this pipeline's models is running",
+            422: INVALID,
+        }
+    ),
+    operation_class=ScopeOperation,
+)
 def download_models(data: JSONBody[DownloadRequest], state: State) -> DownloadMessage:
     """Start downloading the pipeline's model files in the background (409 while one runs)."""
     pipeline = find_pipeline(data.pipeline_id, runnable=False)

@@ -6,12 +6,28 @@ from litestar import get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody
 
+from server.errors import INVALID, NOT_JSON, errors
 from server.load_params import LoadMessage, LoadRequest, build_config
+from server.openapi import ScopeOperation
 from server.pipeline_manager import PipelineStatus
 from server.routes.pipelines import find_pipeline
 
 
-@post("/api/v1/pipeline/load", tags=["pipeline"], status_code=200, sync_to_thread=False)
+@post(
+    "/api/v1/pipeline/load",
+    tags=["pipeline"],
+    status_code=200,
+    sync_to_thread=False,
+    responses=errors(
+        {
+            400: NOT_JSON,
+            404: "No pipeline has this id",
+            422: f"{INVALID}; or this machine cannot run the pipeline (no CUDA), or a load "
+            "param asks for what it does not support (loras, vace_enabled)",
+        }
+    ),
+    operation_class=ScopeOperation,
+)
 def load_pipeline(data: JSONBody[LoadRequest], state: State) -> LoadMessage:
     """Start loading a pipeline in the background; poll the status to see it loaded.
 

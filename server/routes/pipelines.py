@@ -12,7 +12,8 @@ from pydantic import BaseModel
 
 from scope_graph.pipeline import PipelineSchema, RegisteredPipeline, all_pipelines
 from scope_graph.pipeline import available_pipelines as runnable_pipelines
-from server.errors import InvalidInput
+from server.errors import InvalidInput, errors
+from server.openapi import ScopeOperation
 
 
 class PipelineSchemas(BaseModel):
@@ -44,7 +45,13 @@ def pipeline_schemas() -> PipelineSchemas:
     )
 
 
-@get("/api/v1/pipelines/{pipeline_id:str}/params_schema", tags=["pipeline"], sync_to_thread=False)
+@get(
+    "/api/v1/pipelines/{pipeline_id:str}/params_schema",
+    tags=["pipeline"],
+    sync_to_thread=False,
+    responses=errors({404: "No pipeline has this id"}),
+    operation_class=ScopeOperation,
+)
 def params_schema(pipeline_id: FromPath[str]) -> dict[str, Any]:
     """JSON Schema of the pipeline's runtime params (the data channel's keys, with their ranges
     and defaults): what the web UI builds its controls from. 404: no such pipeline."""

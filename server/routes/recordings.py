@@ -11,6 +11,8 @@ from litestar.response import File
 from litestar.status_codes import HTTP_409_CONFLICT
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from server.errors import INVALID, NOT_JSON, errors
+from server.openapi import OptionalBody, ScopeOperation
 from server.recordings import (
     RecordingError,
     RecordingInfo,
@@ -40,7 +42,23 @@ def _conflict(exc: RecordingError) -> ClientException:
     return ClientException(status_code=HTTP_409_CONFLICT, detail=str(exc))
 
 
-@post("/api/v1/sessions/{session_id:str}/recording", tags=["recordings"], status_code=200)
+NO_SESSION = "No live session has this id"
+
+
+@post(
+    "/api/v1/sessions/{session_id:str}/recording",
+    tags=["recordings"],
+    status_code=200,
+    responses=errors(
+        {
+            400: NOT_JSON,
+            404: NO_SESSION,
+            409: "The session is recording already, or cannot record",
+            422: INVALID,
+        }
+    ),
+    operation_class=OptionalBody,
+)
 async def start_recording(
     session_id: FromPath[str], state: State, data: JSONBody[StartRecording | None] = None
 ) -> RecordingInfo:
@@ -54,7 +72,12 @@ async def start_recording(
         raise _conflict(exc) from None
 
 
-@get("/api/v1/sessions/{session_id:str}/recording", tags=["recordings"])
+@get(
+    "/api/v1/sessions/{session_id:str}/recording",
+    tags=["recordings"],
+    responses=errors({404: NO_SESSION, 409: "The session is not recording"}),
+    operation_class=ScopeOperation,
+)
 async def recording_status(session_id: FromPath[str], state: State) -> RecordingInfo:
     """The session's recording in progress; 404: no such session, 409: not recording."""
     recording = _session(state, session_id).recording
@@ -63,7 +86,13 @@ async def recording_status(session_id: FromPath[str], state: State) -> Recording
     return recording
 
 
-@delete("/api/v1/sessions/{session_id:str}/recording", tags=["recordings"], status_code=200)
+@delete(
+    "/api/v1/sessions/{session_id:str}/recording",
+    tags=["recordings"],
+    status_code=200,
+    responses=errors({404: NO_SESSION, 409: "The session is not recording"}),
+    operation_class=ScopeOperation,
+)
 async def stop_recording(session_id: FromPath[str], state: State) -> RecordingInfo:
     """Stop recording: the files are complete when this answers (frames and bytes written).
     404: no such session; 409: it is not recording."""
@@ -80,7 +109,16 @@ def recordings(state: State) -> RecordingList:
     return RecordingList(recordings=list_recordings(state.server.settings.recordings_dir))
 
 
-@get("/api/v1/recordings/{name:path}", tags=["recordings"], sync_to_thread=True)
+@get(
+    "/api/v1/recordings/{name:path}",
+    tags=["recordings"],
+    sync_to_thread=True,
+    media_type="video/mp4",
+    responses=errors(
+        {403: "The name leaves the recordings folder", 404: "No recording has this name"}
+    ),
+    operation_class=ScopeOperation,
+)
 def recording_file(name: FromPath[str], state: State) -> File:
     """A recording's MP4 bytes; 403 for names that leave the recordings folder, 404: none."""
     try:

@@ -9,7 +9,8 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from scope_graph.params import ParamError
-from server.errors import InvalidInput
+from server.errors import INVALID, NOT_JSON, InvalidInput, errors
+from server.openapi import ScopeOperation
 from server.webrtc.ice import IceServers
 from server.webrtc.protocol import ProtocolError
 from server.webrtc.sessions import PipelineNotLoaded, UnknownSession
@@ -22,7 +23,19 @@ async def ice_servers(state: State) -> IceServers:
     return IceServers(iceServers=await state.server.sessions.ice.servers())
 
 
-@post("/api/v1/webrtc/offer", tags=["webrtc"], status_code=200)
+@post(
+    "/api/v1/webrtc/offer",
+    tags=["webrtc"],
+    status_code=200,
+    responses=errors(
+        {
+            400: f"{NOT_JSON}; or no pipeline is loaded (as Scope's docs say), or the offer "
+            "cannot be answered (its SDP is not valid, or has no video)",
+            422: f"{INVALID} (a bad initial parameter included)",
+        }
+    ),
+    operation_class=ScopeOperation,
+)
 async def offer(data: JSONBody[Offer], state: State) -> Answer:
     """Answer an SDP offer with a new session (one run of the default graph).
 
@@ -41,6 +54,8 @@ async def offer(data: JSONBody[Offer], state: State) -> Answer:
     "/api/v1/webrtc/offer/{session_id:str}",
     tags=["webrtc"],
     status_code=HTTP_204_NO_CONTENT,
+    responses=errors({400: NOT_JSON, 404: "No live session has this id", 422: INVALID}),
+    operation_class=ScopeOperation,
 )
 async def add_candidates(
     session_id: FromPath[str], data: JSONBody[Candidates], state: State

@@ -22,8 +22,9 @@ def test_camera_through_passthrough_arrives_in_the_video(
     width, height = page.evaluate("[output.videoWidth, output.videoHeight]")
     assert width > 0 and height > 0
     page.click("#pause")
-    page.fill("#prompt", "not used by passthrough, accepted all the same")
+    page.fill("#prompt", "passthrough takes no prompts: the server says so")
     page.keyboard.press("Enter")
     page.click("#pause")
     page.wait_for_function("window.scopeClient.framesShown > 20", timeout=30_000)
-    assert not [m for m in page.evaluate("window.scopeClient.messages") if m["type"] == "error"]
+    errors = [m for m in page.evaluate("window.scopeClient.messages") if m["type"] == "error"]
+    assert [m["key"] for m in errors] == ["prompts"]

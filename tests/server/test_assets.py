@@ -2,32 +2,63 @@
 
 from __future__ import annotations
 
+import random
+import re
 from pathlib import Path
 
 import pytest
 
-from server.assets import AssetError, asset_type, clean_filename, find_asset
+from server.assets import FILENAME_PATTERN, AssetError, asset_type, clean_filename, find_asset
 
 
 @pytest.mark.parametrize(
-    ("given", "stored"),
+    ("name", "stored"),
     [
         ("photo.PNG", "photo.PNG"),
         ("a/b/c.jpg", "c.jpg"),
         ("C:\\Users\\me\\clip.mp4", "clip.mp4"),
         ("..\\..\\x.webp", "x.webp"),
-        ("...hidden.bmp", "hidden.bmp"),
-        ("tab\there.mov", "tabhere.mov"),
+        (" spaced .mov", " spaced .mov"),
+        ("é" * 200 + ".png", "é" * 125 + ".png"),  # 255 bytes at most on disk
     ],
 )
-def test_clean_filename(given: str, stored: str) -> None:
-    assert clean_filename(given) == stored
+def test_clean_filename(name: str, stored: str) -> None:
+    assert clean_filename(name) == stored
 
 
-@pytest.mark.parametrize("given", ["", ".", "..", "a/..", "x.exe", "png", "x.png/"])
-def test_unusable_filenames(given: str) -> None:
+@pytest.mark.parametrize(
+    "name",
+    ["", ".", "..", "a/..", "x.exe", "png", "x.png/", ".hidden.bmp", "tab\there.mov", "a?.png"],
+)
+def test_unusable_filenames(name: str) -> None:
     with pytest.raises(AssetError):
-        clean_filename(given)
+        clean_filename(name)
+
+
+def _takes(name: str) -> bool:
+    try:
+        clean_filename(name)
+    except AssetError:
+        return False
+    return True
+
+
+def random_names(count: int) -> list[str]:
+    """Names over the characters each rule is about, and over the first 600 code points."""
+    rng = random.Random(0)
+    alphabet = [*"aZ.é /\\:?\x00\x1f\x85\u212a\u2028pngPNGmkv4", *map(chr, range(1, 600))]
+    endings = ["", ".png", ".PnG", ".mkv", "png", ".exe"]
+    return [
+        "".join(rng.choices(alphabet, k=rng.randrange(12))) + rng.choice(endings)
+        for _ in range(count)
+    ]
+
+
+def test_the_documented_pattern_takes_the_names_the_server_takes() -> None:
+    edges = ["\u212a.mkv", "m\u212av", "a.png\n", "x" * 251 + ".png", "x" * 252 + ".png"]
+    for name in edges + random_names(5000):
+        documented = len(name) <= 255 and re.fullmatch(FILENAME_PATTERN, name) is not None
+        assert documented == _takes(name), repr(name)
 
 
 def test_types_by_extension_in_any_case() -> None:

@@ -17,9 +17,9 @@ run's cache with the chunk's text context."""
 class CachePolicy(ABC):
     """One run's self-attention cache and the steps a pipeline adds around each chunk.
 
-    LongLive recaches recent clean frames when the prompt changes; StreamDiffusionV2,
-    RewardForcing and MemFlow commit each chunk the same way with their own `KVCache`; Krea
-    instead rebuilds its cache from context frames before every chunk and skips the commit pass.
+    The one policy here is LongLive's (`LongLiveCachePolicy`): commit each chunk, and recache
+    recent clean frames when the prompt changes. `commit_pass` lets a policy that rebuilds its
+    cache before every chunk skip the commit.
     """
 
     block_frames: int

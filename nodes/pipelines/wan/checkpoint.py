@@ -23,9 +23,9 @@ class CheckpointError(ValueError):
 def read_state_dict(path: str | Path, nested_key: str | None = None) -> dict[str, Tensor]:
     """The DiT weights of a `.pt`/`.pth`/`.safetensors` file, as published.
 
-    `nested_key` names the wrapper entry that holds them (`"generator"` for LongLive, MemFlow
-    and StreamDiffusionV2; None for the flat RewardForcing and Krea files). A `model.` prefix
-    on every key (Self-Forcing wraps the DiT as `.model`) is stripped once.
+    `nested_key` names the wrapper entry that holds them (`"generator"` for LongLive; None for
+    a flat file of DiT keys). A `model.` prefix on every key (Self-Forcing wraps the DiT as
+    `.model`) is stripped once.
     """
     path = Path(path)
     if not path.is_file():

@@ -39,7 +39,7 @@ class GeneratorFiles:
     checkpoint: str
     nested_key: str | None = None
     lora: str | None = None
-    """The built-in LoRA (LongLive, MemFlow), merged at load."""
+    """The built-in LoRA (LongLive's `lora.pt`), merged at load."""
     config_folder: str = BASE_FOLDER
 
 

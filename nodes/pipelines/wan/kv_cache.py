@@ -33,11 +33,8 @@ class KVCache(ABC):
 
     The DiT hands every block's un-rotated q, k, v to the step, so a policy owns positions
     (absolute or relative RoPE), what it stores, what it evicts and which keys a chunk sees.
-    LongLive uses `SinkWindowCache`; MemFlow is that plus a memory bank of frames spliced in
-    between sink and window; StreamDiffusionV2 (a 3-frame sink, attends the whole valid
-    buffer), RewardForcing (raw keys roped on the fly at relative positions, EMA sink on
-    eviction) and Krea (rebuilt from context frames every chunk, attention bias) are further
-    subclasses of `KVCache`.
+    The one subclass here is `SinkWindowCache` (LongLive's frame sink and local window); a
+    pipeline that keeps or positions its keys differently would be another subclass.
     """
 
     @abstractmethod

@@ -1,4 +1,4 @@
-"""Built-in performance LoRAs (LongLive's, MemFlow's `lora.pt`), merged into the DiT with PEFT.
+"""The built-in performance LoRA (LongLive's `lora.pt`), merged into the DiT with PEFT.
 
 Wan-pipelines §8.4 "module_targeted": PEFT adapters on every `nn.Linear` inside every
 transformer block (self- and cross-attention q/k/v/o, `ffn.0`, `ffn.2`; not the embeddings or

@@ -11,6 +11,8 @@ import pytest
 from fake_hub import FakeHub
 from litestar.testing import TestClient
 
+from nodes.pipelines.wan.components import VACE_FILE
+from nodes.pipelines.wan.tiny import write_tiny_models
 from server.settings import ServerSettings
 
 STATUS = "/api/v1/models/status"
@@ -132,3 +134,10 @@ def test_bad_requests_name_the_problem(
 
     assert response.status_code == code, response.text
     assert all(word in response.json()["detail"] for word in words), response.text
+
+
+def test_longlive_needs_no_file_it_never_loads(client: Client, settings: ServerSettings) -> None:
+    write_tiny_models(settings.models_dir)
+    (settings.models_dir / VACE_FILE).unlink()  # nothing loads the VACE module yet
+
+    assert status(client, "longlive")["downloaded"] is True

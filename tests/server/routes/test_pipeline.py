@@ -10,6 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from scope_graph.model_cache import models
+from server.load_params import default_pipeline
 from server.state import ServerState
 
 LOAD = "/api/v1/pipeline/load"
@@ -217,3 +218,44 @@ def test_a_client_may_not_choose_where_models_are_read_from(
 
     assert response.status_code == 422
     assert "models_dir" in response.json()["detail"]
+
+
+def test_a_load_that_names_no_pipeline_loads_one_this_machine_has(
+    client: Client, wait_until: Wait, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(client)  # Scope's default, streamdiffusionv2, does not exist here
+
+    assert settled(client, wait_until)["pipeline_id"] == "passthrough"  # no CUDA here
+    monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
+    assert default_pipeline() == "longlive"  # where longlive can run, as Scope's UI chooses
+
+
+@pytest.mark.parametrize(
+    ("pipeline_id", "load_params", "key"),
+    [
+        ("longlive", {"loras": [{"path": "/ink.safetensors"}]}, "loras"),
+        ("longlive", {"vace_enabled": True}, "vace_enabled"),
+        ("passthrough", {"vace_ref_images": ["/ref.png"]}, "vace_ref_images"),
+        ("passthrough", {"loras": [{"path": "/ink.safetensors", "scale": 0.5}]}, "loras"),
+    ],
+)
+def test_load_params_asking_for_what_the_pipeline_lacks_are_refused(
+    client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    pipeline_id: str,
+    load_params: dict[str, Any],
+    key: str,
+) -> None:
+    monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
+    response = client.post(LOAD, json={"pipeline_id": pipeline_id, "load_params": load_params})
+
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(f"load_params.{key}: {pipeline_id} does not")
+    assert client.get(STATUS).json()["status"] == "not_loaded", "nothing was started"
+
+
+def test_load_params_that_ask_for_nothing_are_taken(client: Client, wait_until: Wait) -> None:
+    off = {"vace_enabled": False, "loras": [], "vace_ref_images": [], "height": 64, "seed": 1}
+    load(client, pipeline_id="passthrough", load_params=off)
+
+    assert settled(client, wait_until)["status"] == "loaded"

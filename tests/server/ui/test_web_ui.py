@@ -18,8 +18,10 @@ import numpy as np
 import pytest
 from live_server import LiveServer, start_server
 from spout_standin import FakeSpout, share
+from toy_pipelines import Styled
 
 from nodes.pipelines.wan.tiny import write_tiny_models
+from scope_graph import registry
 from server.settings import ServerSettings
 
 LAPTOP = {"width": 1366, "height": 768}
@@ -271,15 +273,24 @@ def test_without_spout_the_panel_says_why_and_its_switches_are_off(
     assert page.is_disabled("#spout-in") and page.is_disabled("#spout-out-name")
 
 
-def test_lora_files_and_vace_reference_images_panels(
-    longlive_server: LiveServer, open_ui: Callable[[str], Any], test_output: Path, tmp_path: Path
+def test_lora_and_vace_panels_follow_the_pipelines_capabilities(
+    ui_server: LiveServer,
+    open_ui: Callable[[str], Any],
+    test_output: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = longlive_server.state.settings
+    monkeypatch.setitem(registry._registered, "styled", Styled)
+    monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
+    settings = ui_server.state.settings
     (settings.lora_dir / "styles").mkdir(parents=True)
     (settings.lora_dir / "styles" / "ink.safetensors").write_bytes(b"\0" * 1024)
     image = tmp_path / "reference.png"
     cv2.imwrite(str(image), np.full((24, 32, 3), (40, 200, 90), np.uint8))
-    page = open_ui(longlive_server.url + "/?pipeline=longlive")
+    page = open_ui(ui_server.url + "/?pipeline=longlive")
+    assert page.is_hidden("#lora-panel") and page.is_hidden("#vace-panel")  # none yet
+    page.select_option("#pipeline", "styled")
+    page.wait_for_selector("#lora-panel", state="visible")
 
     page.click("#lora-panel summary")
     page.wait_for_selector("#lora-list .lora")
@@ -291,11 +302,12 @@ def test_lora_files_and_vace_reference_images_panels(
     page.wait_for_function("document.querySelector('#vace-images img').naturalWidth === 32")
     page.screenshot(path=test_output / "lora-and-vace.png")
 
-    page.click("#load-panel summary")
-    page.fill("#width", "48")
-    page.fill("#height", "32")
     page.click("#start")
     page.wait_for_function("window.scopeUI.framesShown > 3", timeout=WAIT_MS)
-    page.click("#vace-send")  # longlive takes no VACE yet: accepted, and nothing breaks
-    page.wait_for_timeout(500)
+    page.click("#vace-send")
+    session = ui_server.state.sessions.get(page.evaluate("window.scopeUI.sessionId"))
+    wait = time.monotonic() + 10
+    while not session.run.params("pipeline").vace_ref_images:
+        assert time.monotonic() < wait, "the references never reached the pipeline"
+        time.sleep(0.05)
     assert not [m for m in page.evaluate("window.scopeUI.messages") if m.get("type") == "error"]

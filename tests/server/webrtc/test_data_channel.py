@@ -75,21 +75,34 @@ def test_an_update_applies_whole_between_two_calls(
     assert changed[0].reset_cache
 
 
-def test_keys_the_pipeline_does_not_take_are_accepted_and_ignored(
+def test_keys_the_pipeline_does_not_take_get_an_error_and_the_rest_applies(
     live_server: LiveServer,
 ) -> None:
-    async def body() -> dict[str, Any]:
+    async def body() -> list[dict[str, Any]]:
         client = await connect(live_server.url, CodedTrack())
         try:
             await client.wait_for(client.channel_open.is_set)
             client.send({"prompts": [{"text": "a cat", "weight": 100}], "manage_cache": True})
-            client.send({"spout_sender": {"enabled": False}})  # silent, Spout or not
-            client.send({"noise_scale": 7})  # the first reply must be this one's
-            return await client.next_message()
+            client.send(
+                {"lora_scales": [{"path": "/a.safetensors", "scale": 1}], "recording": True}
+            )
+            replies = [await client.next_message() for _ in range(3)]
+            # What Scope's web frontend sends to every pipeline: no reply.
+            client.send({"input_mode": "video", "noise_scale": 0.7, "noise_controller": True})
+            client.send({"reset_cache": True, "spout_sender": {"enabled": False}, "paused": False})
+            client.send({"noise_scale": 7})  # the next reply must be this one's
+            replies.append(await client.next_message())
+            return replies
         finally:
             await client.close()
 
-    assert asyncio.run(body())["key"] == "noise_scale"
+    prompts, lora, recording, bad = asyncio.run(body())
+    assert (prompts["type"], prompts["key"]) == ("error", "manage_cache")
+    assert set(prompts["errors"]) == {"manage_cache", "prompts"}
+    assert "the loaded pipeline does not take it" in prompts["message"]
+    assert (lora["key"], list(lora["errors"])) == ("lora_scales", ["lora_scales"])
+    assert (recording["type"], recording["recording"]) == ("recording", True)  # the rest applied
+    assert bad["key"] == "noise_scale"
 
 
 def test_input_mode_switches_between_the_clients_video_and_generation(

@@ -1,4 +1,5 @@
-"""Pipeline node types for the WebRTC tests: a generator that needs no input in text mode."""
+"""Pipeline node types for the WebRTC and web UI tests: a generator that needs no input in text
+mode, and a passthrough that declares LoRA and VACE."""
 
 from __future__ import annotations
 
@@ -57,3 +58,36 @@ class ToyGenerator(Node):
         pictures = [coded_picture(i) for i in range(first, self.index)]
         data = torch.from_numpy(np.stack(pictures))
         return {"video": Frames(data, tuple(i / 30 for i in range(first, self.index)))}
+
+
+class StyledConfig(NodeConfig):
+    loras: list[dict[str, Any]] | None = None
+    lora_merge_mode: str = "permanent_merge"
+    vace_enabled: bool = False
+
+
+class StyledParams(NodeParams):
+    lora_scales: list[dict[str, Any]] | None = None
+    vace_ref_images: list[str] | None = None
+    vace_context_scale: float = Field(1.0, ge=0.0, le=2.0)
+
+
+class Styled(Node):
+    """Passthrough that takes LoRA files and VACE references (as no pipeline here does yet),
+    so the UI shows both panels."""
+
+    Config = StyledConfig
+    Params = StyledParams
+    inputs = (video(),)
+    outputs = (video(),)
+    pipeline = PipelineInfo(
+        name="Styled",
+        description="Takes LoRAs and VACE references, for tests.",
+        supported_modes=("video",),
+        supports_prompts=False,
+        supports_lora=True,
+        supports_vace=True,
+    )
+
+    def process(self, inputs: dict[str, Any], params: NodeParams) -> dict[str, Any]:
+        return {"video": inputs["video"]}
