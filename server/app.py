@@ -17,6 +17,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.types import ControllerRouterHandler
 
 from scope_graph.registry import node_types
+from server.bounded_request import BoundedRequest
 from server.errors import exception_handlers
 from server.openapi import ClosedModels
 from server.routes import (
@@ -99,6 +100,7 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
             ]
         ),
         exception_handlers=exception_handlers,
+        request_class=BoundedRequest,
         # Strict: a body is valid exactly when its JSON Schema says so (no 0 for false, no "1"
         # for 1), and a model's own strict fields stay strict (Litestar's lax mode overrides).
         plugins=[ClosedModels(), PydanticInitPlugin(validate_strict=True)],

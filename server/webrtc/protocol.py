@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from itertools import islice
 from typing import Annotated, Any, Literal
@@ -13,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from scope_graph.params import describe_validation_error
+from server.json_depth import nests_deeper_than
 
 Lifetime = Literal["sticky", "one_shot", "immediate"]
 """sticky: kept until changed. one_shot: applies to the next pipeline call only (the pipeline
@@ -185,26 +185,6 @@ def validate_parameters(data: Any, model: type[Parameters] = Parameters) -> dict
     return parsed.changes()
 
 
-# One token each: a JSON string (possibly unterminated), an opening or a closing bracket.
-_TOKENS = re.compile(
-    r'(?P<string>"[^"\\]*(?:\\.[^"\\]*)*"?)|(?P<open>[\[{])|(?P<close>[\]}])', re.DOTALL
-)
-
-
-def _too_deep(text: str) -> bool:
-    """Whether arrays and objects nest past MAX_DEPTH: one linear scan, strings skipped (the
-    json module recurses per level and overflows the stack some thousand levels down)."""
-    depth = 0
-    for token in _TOKENS.finditer(text):
-        if token.lastgroup == "open":
-            depth += 1
-            if depth > MAX_DEPTH:
-                return True
-        elif token.lastgroup == "close":
-            depth -= 1
-    return False
-
-
 def _no_constant(name: str) -> Any:
     """json's hook for NaN, Infinity and -Infinity: refused."""
     raise ProtocolError({"": f"{name} is not a number; send finite numbers only"})
@@ -242,7 +222,7 @@ def parse_message(message: str | bytes) -> dict[str, Any]:
         text = raw.decode()
     except UnicodeDecodeError as exc:
         raise ProtocolError({"": f"not a JSON message: {exc}"}) from None
-    if _too_deep(text):
+    if nests_deeper_than(text, MAX_DEPTH):
         raise ProtocolError(
             {"": f"nested deeper than {MAX_DEPTH} levels, the limit (no key needs more than 4)"}
         )

@@ -81,3 +81,21 @@ def test_node_types_are_imported_at_startup_not_by_a_request(settings: ServerSet
     registry._entry_point_types.cache_clear()
     with TestClient(create_app(settings)):
         assert registry._entry_point_types.cache_info().currsize == 1
+
+
+def test_a_body_nested_too_deep_is_a_400_and_the_server_goes_on(client: Client) -> None:
+    nested = {
+        "/api/v1/pipeline/load": "[" * 100_000 + "]" * 100_000,
+        "/api/v1/webrtc/offer": '{"a":' * 5_000 + "1" + "}" * 5_000,
+        "/api/v1/models/download": '{"pipeline_id": "' + "[" * 100_000 + '"}',  # inside a string
+    }
+    answers = {
+        path: client.post(path, content=body, headers={"content-type": "application/json"})
+        for path, body in nested.items()
+    }
+
+    for path in ("/api/v1/pipeline/load", "/api/v1/webrtc/offer"):
+        assert answers[path].status_code == 400, answers[path].text
+        assert "nested deeper than 64 levels" in answers[path].json()["detail"]
+    assert answers["/api/v1/models/download"].status_code in (404, 422)  # parsed, then refused
+    assert client.get("/health").json()["status"] == "healthy"
