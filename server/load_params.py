@@ -145,8 +145,8 @@ def build_config(
         own["models_dir"] = models_dir
     try:
         _ScopeLoadParams.model_validate(ignored)
+        _refuse_unsupported(pipeline, params)  # first: it names the flag clients read
         config = config_type.model_validate(own)
-        _refuse_unsupported(pipeline, params)
     except ValidationError as exc:
         raise InvalidInput.from_pydantic(exc, "load_params") from exc
     return config

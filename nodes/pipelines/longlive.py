@@ -68,10 +68,6 @@ class LongLive(Node):
     def load_weights(self, context: NodeContext) -> None:
         config, device = self.config, context.device
         models_dir = config.models_dir or default_models_dir()
-        if config.loras:
-            raise NotImplementedError(
-                f"user LoRAs are not supported by the longlive node yet (got {len(config.loras)})"
-            )
         dit = context.shared(
             "dit", lambda: load_generator(models_dir, LONGLIVE_FILES, device, config.quantization)
         )
@@ -85,8 +81,6 @@ class LongLive(Node):
     def setup(self, context: NodeContext) -> None:
         config, device = self.config, context.device
         self.context = context
-        if config.vace_enabled:
-            context.logger.info("vace_enabled: VACE is not implemented yet; generating without it")
         self.load_weights(context)
         model = self.weights.dit
         latent_size = (config.height // VAE_SPATIAL, config.width // VAE_SPATIAL)

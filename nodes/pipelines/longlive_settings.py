@@ -41,13 +41,29 @@ class LongLiveConfig(NodeConfig):
     )
     quantization: Literal["fp8_e4m3fn"] | None = None
     vace_enabled: bool = False
-    """Off: VACE is not implemented yet (`INFO.supports_vace` is false; the API refuses true)."""
+    """Off: VACE is not implemented yet (`INFO.supports_vace` is false; true is refused)."""
     loras: list[LoraSpec] | None = None
-    """Empty: user LoRAs are not implemented yet (`INFO.supports_lora` is false; the API
-    refuses any)."""
+    """Empty: user LoRAs are not implemented yet (`INFO.supports_lora` is false; any is
+    refused)."""
     lora_merge_mode: MergeMode = "permanent_merge"
     models_dir: Path | None = None
     """None: `DAYDREAM_SCOPE_MODELS_DIR`, else `~/.daydream-scope/models` (as the server)."""
+
+    @field_validator("vace_enabled")
+    @classmethod
+    def _no_vace_yet(cls, enabled: bool) -> bool:
+        if enabled:
+            raise ValueError("VACE is not supported by longlive yet: leave vace_enabled off")
+        return enabled
+
+    @field_validator("loras")
+    @classmethod
+    def _no_loras_yet(cls, loras: list[LoraSpec] | None) -> list[LoraSpec] | None:
+        if loras:
+            raise ValueError(
+                "user LoRA files are not supported by longlive yet (its own LoRA is built in)"
+            )
+        return loras
 
     @model_validator(mode="after")
     def _resolution(self) -> LongLiveConfig:

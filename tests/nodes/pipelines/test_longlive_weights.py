@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from nodes.pipelines.longlive import LongLive
 from nodes.pipelines.wan.tiny import write_tiny_models
@@ -32,12 +33,27 @@ def test_seed_and_size_leave_the_weights_key_alone() -> None:
     [
         ("quantization", "fp8_e4m3fn"),
         ("models_dir", "/elsewhere"),
-        ("loras", [{"path": "ink.safetensors"}]),
         ("lora_merge_mode", "runtime_peft"),
     ],
 )
 def test_what_changes_the_weights_changes_the_key(field: str, value: Any) -> None:
     assert key(**{field: value}) != key()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("loras", [{"path": "ink.safetensors"}], "user LoRA files are not supported"),
+        ("vace_enabled", True, "VACE is not supported"),
+    ],
+)
+def test_what_longlive_cannot_do_yet_is_refused_with_the_config(
+    field: str, value: Any, reason: str
+) -> None:
+    with pytest.raises(ValidationError, match=reason) as refused:
+        LongLive.Config(**{field: value})
+
+    assert refused.value.errors()[0]["loc"] == (field,)
 
 
 def test_runs_at_another_seed_and_size_share_the_weights_another_folder_does_not(
