@@ -4,10 +4,11 @@ chosen pipeline node's own Config."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nodes.pipelines.scope_params import LoraSpec, MergeMode, Quantization
 from scope_graph.node import NodeConfig
 from scope_graph.pipeline import RegisteredPipeline, available_pipelines
 from server.errors import InvalidInput
@@ -61,14 +62,6 @@ class LoadMessage(BaseModel):
     message: str
 
 
-class _LoraSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    path: str
-    scale: float = Field(1.0, ge=-10.0, le=10.0)
-    merge_mode: Literal["runtime_peft", "permanent_merge"] | None = None
-
-
 class _ScopeLoadParams(BaseModel):
     """Every load param a Scope client may send. A pipeline ignores those its Config lacks (the
     frontend sends `height`/`width` to passthrough), but their values must still be valid; any
@@ -80,10 +73,10 @@ class _ScopeLoadParams(BaseModel):
     width: int | None = Field(None, ge=1, le=2048)
     seed: int | None = Field(None, ge=0)
     base_seed: int | None = Field(None, ge=0)
-    quantization: Literal["fp8_e4m3fn"] | None = None
+    quantization: Quantization | None = None
     vace_enabled: bool | None = None
-    loras: list[_LoraSpec] | None = None
-    lora_merge_mode: Literal["permanent_merge", "runtime_peft"] | None = None
+    loras: list[LoraSpec] | None = None
+    lora_merge_mode: MergeMode | None = None
     vae_type: str | None = None
     vace_ref_images: list[str] | None = None
     vace_context_scale: float | None = Field(None, ge=0.0, le=2.0)

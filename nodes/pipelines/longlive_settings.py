@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
+from nodes.pipelines.scope_params import (
+    InputMode,
+    Interpolation,
+    LoraSpec,
+    MergeMode,
+    Prompts,
+    Quantization,
+    Timesteps,
+    Transition,
+)
 from nodes.pipelines.wan.components import CONFIG_FILE, LONGLIVE_FILES
 from nodes.pipelines.wan.longlive import LONGLIVE
 from nodes.pipelines.wan.text_encoder import ENCODER_FILE
@@ -14,18 +23,8 @@ from nodes.pipelines.wan.vae import VAE_FILE
 from scope_graph.node import NodeConfig, NodeParams, one_shot
 from scope_graph.pipeline import Artifact, ModeDefaults, PipelineInfo
 
-Interpolation = Literal["linear", "slerp"]
-MergeMode = Literal["permanent_merge", "runtime_peft"]
 RESOLUTION_STEP = 16
 """VAE ×8 times patch ×2: both sides must be multiples of it."""
-
-
-class LoraSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str
-    scale: float = Field(1.0, ge=-10.0, le=10.0)
-    merge_mode: MergeMode | None = None
 
 
 class LongLiveConfig(NodeConfig):
@@ -39,7 +38,7 @@ class LongLiveConfig(NodeConfig):
         description="Base random seed for reproducible generation",
         validation_alias=AliasChoices("seed", "base_seed"),
     )
-    quantization: Literal["fp8_e4m3fn"] | None = None
+    quantization: Quantization | None = None
     vace_enabled: bool = False
     """Off: VACE is not implemented yet (`INFO.supports_vace` is false; true is refused)."""
     loras: list[LoraSpec] | None = None
@@ -78,40 +77,16 @@ class LongLiveConfig(NodeConfig):
         return self
 
 
-class PromptItem(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    text: str
-    weight: float = Field(1.0, ge=0.0)
-
-
-class TransitionSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    target_prompts: list[PromptItem] = Field(min_length=1)
-    num_steps: int = Field(4, ge=0)
-    temporal_interpolation_method: Interpolation = "linear"
-
-
-def _prompt_items(value: object) -> object:
-    """A bare string or strings, as Scope's pipelines take them, become `{text}` items."""
-    if isinstance(value, str):
-        value = [value]
-    if isinstance(value, list):
-        return [{"text": item} if isinstance(item, str) else item for item in value]
-    return value
-
-
 class LongLiveParams(NodeParams):
     """The runtime keys of Scope's data channel (§10.2 ranges) and the node's pause."""
 
-    input_mode: Literal["text", "video"] = "text"
-    prompts: list[PromptItem] | None = None
+    input_mode: InputMode = "text"
+    prompts: Prompts | None = None
     """None: the empty prompt."""
     prompt_interpolation_method: Interpolation = "linear"
     """How several prompts blend (Scope accepts and ignores it; here it is applied)."""
-    transition: TransitionSpec | None = None
-    denoising_step_list: list[int] = list(LONGLIVE.text_steps)
+    transition: Transition | None = None
+    denoising_step_list: Timesteps = list(LONGLIVE.text_steps)
     """Never sent: the mode's default (text 1000/750/500/250, video 1000/750)."""
     noise_scale: float | None = Field(
         None,
@@ -127,29 +102,6 @@ class LongLiveParams(NodeParams):
     )
     reset_cache: bool = one_shot(False)
     paused: bool = False
-
-    @field_validator("prompts", mode="before")
-    @classmethod
-    def _prompts(cls, value: object) -> object:
-        return _prompt_items(value)
-
-    @field_validator("transition", mode="before")
-    @classmethod
-    def _transition(cls, value: object) -> object:
-        if isinstance(value, dict) and "target_prompts" in value:
-            return {**value, "target_prompts": _prompt_items(value["target_prompts"])}
-        return value
-
-    @field_validator("denoising_step_list")
-    @classmethod
-    def _steps(cls, steps: list[int]) -> list[int]:
-        if not steps:
-            raise ValueError("at least one timestep is needed")
-        if any(not 0 <= t <= 1000 for t in steps):
-            raise ValueError("timesteps must be between 0 and 1000")
-        if any(a <= b for a, b in zip(steps, steps[1:], strict=False)):
-            raise ValueError("timesteps must be strictly descending")
-        return steps
 
 
 _WAN = "Wan-AI/Wan2.1-T2V-1.3B"

@@ -7,10 +7,20 @@ import json
 import math
 from collections.abc import Mapping
 from itertools import islice
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nodes.pipelines.scope_params import (
+    MAX_ITEMS,
+    InputMode,
+    Interpolation,
+    LoraScale,
+    Prompts,
+    Strict,
+    Timesteps,
+    Transition,
+)
 from scope_graph.params import describe_validation_error
 from server.json_depth import nests_deeper_than
 
@@ -18,89 +28,44 @@ Lifetime = Literal["sticky", "one_shot", "immediate"]
 """sticky: kept until changed. one_shot: applies to the next pipeline call only (the pipeline
 node declares the param one-shot). immediate: acts on the session at once, never bound."""
 
-Interpolation = Literal["linear", "slerp"]
-
 # Limits on what a client may send, checked before anything is parsed or validated, so no
-# message costs more than a few milliseconds or gets a reply bigger than a few kilobytes.
+# message costs more than a few milliseconds or gets a reply bigger than a few kilobytes. The
+# caps on lists and strings (MAX_ITEMS, MAX_TEXT) come with the shared types of scope_params.
 MAX_MESSAGE_BYTES = 64 * 1024
 """A longer message is refused unread (the data-channel message size every browser takes)."""
 MAX_DEPTH = 16
 """Arrays and objects nested deeper are refused before parsing (no key needs more than 4)."""
 MAX_INT_DIGITS = 20
 """Digits of an integer literal (no key needs more than a 64-bit integer)."""
-MAX_ITEMS = 128
-"""Entries of any list: prompts, timesteps, LoRA scales, reference images."""
-MAX_TEXT = 8192
-"""Characters of any string: a prompt, a path, a Spout name."""
 MAX_REPORTED = 8
 """Problems listed in one error reply; the rest are counted."""
 MAX_REASON = 200
 """Characters of one problem's text, or of a key named in a reply."""
 
 
-class _Strict(BaseModel):
-    """Refuses NaN and infinities (also sent as strings: "nan", "1e999") and long strings."""
-
-    model_config = ConfigDict(allow_inf_nan=False, str_max_length=MAX_TEXT)
-
-
 def _key(lifetime: Lifetime, description: str, **kwargs: Any) -> Any:
     return Field(None, description=description, json_schema_extra={"lifetime": lifetime}, **kwargs)
 
 
-class PromptItem(_Strict):
-    text: str
-    weight: float = Field(1.0, ge=0, description="Relative weight; weights are normalised")
-
-
-def _prompt_list(value: Any) -> Any:
-    """Scope's pipelines also take a bare string or a list of strings as prompts."""
-    if isinstance(value, str):
-        value = [value]
-    if isinstance(value, list):
-        return [{"text": item} if isinstance(item, str) else item for item in value]
-    return value
-
-
-Prompts = Annotated[list[PromptItem], Field(max_length=MAX_ITEMS), BeforeValidator(_prompt_list)]
-
-
-def _descending(steps: list[int]) -> list[int]:
-    if any(a <= b for a, b in zip(steps, steps[1:], strict=False)):
-        raise ValueError("timesteps must be strictly descending")
-    return steps
-
-
-Timesteps = Annotated[
-    list[Annotated[int, Field(ge=0, le=1000)]],
-    Field(min_length=1, max_length=MAX_ITEMS),
-    AfterValidator(_descending),
-]
-
-
-class Transition(_Strict):
-    target_prompts: Prompts = Field(min_length=1)
-    num_steps: int = Field(4, ge=0, description="Pipeline calls (chunks) the transition takes")
-    temporal_interpolation_method: Interpolation = "linear"
-
-
-class LoraScale(_Strict):
-    path: str
-    scale: float = Field(ge=-10, le=10)
-
-
-class SpoutSettings(_Strict):
+class SpoutSettings(Strict):
     enabled: bool = False
     name: str = ""
 
 
-class Parameters(_Strict):
+class Parameters(Strict):
     """A partial update of a session's parameters: the keys present change, the rest stay.
-    Unknown keys are refused, so a typo never passes silently."""
+    Unknown keys are refused, so a typo never passes silently.
+
+    The keys' types are the pipeline nodes' own (`nodes.pipelines.scope_params`). The keys a
+    node binds are validated again by its params when the run takes them: this check is
+    still needed first, because it covers what no node sees (immediate keys, and keys the
+    loaded pipeline lacks, which are refused with their own error), holds every pipeline to
+    the hostile-input limits whatever its params declare, and refuses a bad message whole
+    before any of it reaches a node."""
 
     model_config = ConfigDict(extra="forbid")
 
-    input_mode: Literal["text", "video"] | None = _key("sticky", "Generate from text or video")
+    input_mode: InputMode | None = _key("sticky", "Generate from text or video")
     prompts: Prompts | None = _key("sticky", "The prompt blend")
     prompt_interpolation_method: Interpolation | None = _key("sticky", "Blend of several prompts")
     transition: Transition | None = _key("sticky", "Move to new prompts over some chunks")

@@ -8,15 +8,14 @@ import random
 
 import pytest
 
+from nodes.pipelines.scope_params import MAX_ITEMS, MAX_TEXT
 from server.webrtc.protocol import (
     IMMEDIATE,
     MAX_DEPTH,
     MAX_INT_DIGITS,
-    MAX_ITEMS,
     MAX_MESSAGE_BYTES,
     MAX_REASON,
     MAX_REPORTED,
-    MAX_TEXT,
     ErrorMessage,
     InitialParameters,
     Parameters,
