@@ -18,6 +18,8 @@ INVALID = "A request value is invalid: the detail names each bad field"
 """Why a handler that takes parameters or a body may answer 422."""
 NOT_JSON = "The body is not valid JSON"
 """Why a handler that takes a JSON body may answer 400."""
+UNKNOWN_PIPELINE = "No pipeline has this id"
+"""Why a handler that looks a pipeline up by id may answer 404."""
 
 
 class ErrorBody(BaseModel):

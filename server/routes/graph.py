@@ -8,7 +8,7 @@ from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
-from server.errors import errors
+from server.errors import UNKNOWN_PIPELINE, errors
 from server.graph_view import GraphView, SessionList, idle_view, session_info, session_view
 from server.openapi import ScopeOperation
 from server.pipeline_manager import LoadedPipeline
@@ -43,7 +43,7 @@ async def session_graph_view(session_id: FromPath[str], state: State) -> GraphVi
     "/api/v1/graph",
     tags=["graph"],
     sync_to_thread=True,
-    responses=errors({404: "No pipeline has this id"}),
+    responses=errors({404: UNKNOWN_PIPELINE}),
     operation_class=ScopeOperation,
 )
 def default_graph_view(state: State, pipeline_id: FromQuery[str | None] = None) -> GraphView:

@@ -10,7 +10,7 @@ from litestar.status_codes import HTTP_409_CONFLICT
 from pydantic import BaseModel, Field
 
 from server.downloads import DownloadInProgress, ModelsStatus
-from server.errors import INVALID, NOT_JSON, errors
+from server.errors import INVALID, NOT_JSON, UNKNOWN_PIPELINE, errors
 from server.openapi import ScopeOperation
 from server.routes.pipelines import find_pipeline
 
@@ -27,7 +27,7 @@ class DownloadMessage(BaseModel):
     "/api/v1/models/status",
     tags=["models"],
     sync_to_thread=True,
-    responses=errors({404: "No pipeline has this id", 422: INVALID}),
+    responses=errors({404: UNKNOWN_PIPELINE, 422: INVALID}),
     operation_class=ScopeOperation,
 )
 def models_status(pipeline_id: FromQuery[str], state: State) -> ModelsStatus:
@@ -44,7 +44,7 @@ def models_status(pipeline_id: FromQuery[str], state: State) -> ModelsStatus:
     responses=errors(
         {
             400: NOT_JSON,
-            404: "No pipeline has this id",
+            404: UNKNOWN_PIPELINE,
             409: "A download of this pipeline's models is running",
             422: INVALID,
         }

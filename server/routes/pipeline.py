@@ -6,7 +6,7 @@ from litestar import get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody
 
-from server.errors import INVALID, NOT_JSON, errors
+from server.errors import INVALID, NOT_JSON, UNKNOWN_PIPELINE, errors
 from server.load_params import LoadMessage, LoadRequest, build_config
 from server.openapi import ScopeOperation
 from server.pipeline_manager import PipelineStatus
@@ -21,7 +21,7 @@ from server.routes.pipelines import find_pipeline
     responses=errors(
         {
             400: NOT_JSON,
-            404: "No pipeline has this id",
+            404: UNKNOWN_PIPELINE,
             422: f"{INVALID}; or this machine cannot run the pipeline (no CUDA), or a load "
             "param asks for what it does not support (loras, vace_enabled)",
         }

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from scope_graph.pipeline import PipelineSchema, RegisteredPipeline, all_pipelines
 from scope_graph.pipeline import available_pipelines as runnable_pipelines
-from server.errors import InvalidInput, errors
+from server.errors import UNKNOWN_PIPELINE, InvalidInput, errors
 from server.openapi import ScopeOperation
 
 
@@ -49,7 +49,7 @@ def pipeline_schemas() -> PipelineSchemas:
     "/api/v1/pipelines/{pipeline_id:str}/params_schema",
     tags=["pipeline"],
     sync_to_thread=False,
-    responses=errors({404: "No pipeline has this id"}),
+    responses=errors({404: UNKNOWN_PIPELINE}),
     operation_class=ScopeOperation,
 )
 def params_schema(pipeline_id: FromPath[str]) -> dict[str, Any]:
