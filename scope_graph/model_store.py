@@ -18,7 +18,7 @@ from huggingface_hub.file_download import http_get
 from huggingface_hub.utils import build_hf_headers
 from tqdm.auto import tqdm
 
-from scope_graph.pipeline import Artifact, PipelineInfo
+from scope_graph.scope_pipelines import Artifact, PipelineInfo
 
 FILE_SUFFIXES = (".pt", ".pth", ".safetensors", ".json")
 """Artifact entries ending in one of these are files; any other entry is a folder."""

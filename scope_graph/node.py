@@ -15,7 +15,7 @@ from scope_graph.model_cache import SharedWeights
 from scope_graph.ports import Port
 
 if TYPE_CHECKING:
-    from scope_graph.pipeline import PipelineInfo
+    from scope_graph.scope_pipelines import PipelineInfo
 
 T = TypeVar("T")
 
@@ -97,7 +97,7 @@ class Node:
     Params: ClassVar[type[NodeParams]] = NodeParams
     inputs: ClassVar[tuple[Port, ...]] = ()
     outputs: ClassVar[tuple[Port, ...]] = ()
-    pipeline: ClassVar[PipelineInfo | None] = None
+    scope_pipeline: ClassVar[PipelineInfo | None] = None
     """Scope metadata: set on generative processors the Scope API may load as its pipeline."""
     weight_fields: ClassVar[frozenset[str] | None] = None
     """The config fields that decide what `context.shared` loads (None: the whole config).

@@ -16,7 +16,7 @@ from rich.progress import (
 )
 
 from scope_graph.model_store import download
-from scope_graph.pipeline import Artifact, all_pipelines
+from scope_graph.scope_pipelines import Artifact, all_pipelines
 from server.settings import ServerSettings
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from scope_graph.model_store import download, is_downloaded
-from scope_graph.pipeline import Artifact, RegisteredPipeline
+from scope_graph.scope_pipelines import Artifact, RegisteredPipeline
 
 log = logging.getLogger(__name__)
 

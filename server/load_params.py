@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nodes.pipelines.scope_params import LoraSpec, MergeMode, Quantization
 from scope_graph.node import NodeConfig
-from scope_graph.pipeline import RegisteredPipeline, available_pipelines
+from scope_graph.scope_pipelines import RegisteredPipeline, available_pipelines
 from server.errors import InvalidInput
 
 PREFERRED_PIPELINE = "longlive"

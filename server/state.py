@@ -9,7 +9,7 @@ from litestar.datastructures import State
 
 from server.downloads import DownloadManager
 from server.logs import start_log_file, stop_log_file
-from server.pipeline_manager import PipelineManager, prewarm
+from server.pipeline_slot import PipelineSlot, prewarm
 from server.settings import ServerSettings
 from server.webrtc.ice import IceProvider
 from server.webrtc.sessions import Sessions
@@ -20,7 +20,7 @@ class ServerState:
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.pipelines = PipelineManager()
+        self.pipelines = PipelineSlot()
         self.downloads = DownloadManager(settings.models_dir, settings.hf_endpoint)
         self.sessions = Sessions(
             self.pipelines, IceProvider.from_env(), settings.graph_path, settings.recordings_dir

@@ -12,7 +12,6 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from nodes.pipelines.longlive_settings import INFO, LongLiveConfig, LongLiveParams
 from nodes.pipelines.wan.components import (
     LONGLIVE_FILES,
     load_generator,
@@ -22,12 +21,13 @@ from nodes.pipelines.wan.components import (
 )
 from nodes.pipelines.wan.dit import CausalWanModel
 from nodes.pipelines.wan.generator import ChunkGenerator, ChunkParams, frame_seq_len
-from nodes.pipelines.wan.longlive import LONGLIVE, LongLiveCachePolicy
+from nodes.pipelines.wan.longlive_cache import LONGLIVE, LongLiveCachePolicy
 from nodes.pipelines.wan.prompts import Conditioning, Transition, WeightedPrompt
 from nodes.pipelines.wan.scheduler import FlowMatchScheduler
 from nodes.pipelines.wan.text_encoder import TextEncoder
 from nodes.pipelines.wan.vae import WanVAE
 from nodes.pipelines.wan.video_io import resample_pts, to_frames, to_model_video
+from nodes.pipelines.wan_settings import INFO, LongLiveConfig, LongLiveParams
 from scope_graph.frames import Frames
 from scope_graph.model_store import default_models_dir
 from scope_graph.node import Node, NodeContext, Requirements
@@ -54,7 +54,7 @@ class LongLive(Node):
     Params = LongLiveParams
     inputs = (video(optional=True, description="Video mode: 12 frames per call"),)
     outputs = (video(description="uint8 RGB, 9 or 13 frames on a first chunk, then 12"),)
-    pipeline = INFO
+    scope_pipeline = INFO
     # What changes the loaded weights; height, width and seed shape per-run state only.
     weight_fields = frozenset({"models_dir", "quantization", "loras", "lora_merge_mode"})
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from scope_graph.node import Node, NodeParams
-from scope_graph.pipeline import PipelineInfo
 from scope_graph.ports import video
+from scope_graph.scope_pipelines import PipelineInfo
 
 
 class Passthrough(Node):
@@ -14,7 +14,7 @@ class Passthrough(Node):
 
     inputs = (video(),)
     outputs = (video(),)
-    pipeline = PipelineInfo(
+    scope_pipeline = PipelineInfo(
         name="Passthrough",
         description=(
             "A pipeline that returns the input video without any processing that is useful for "

@@ -11,7 +11,7 @@ from litestar.params import FromPath, FromQuery
 from server.errors import UNKNOWN_PIPELINE, errors
 from server.graph_view import GraphView, SessionList, idle_view, session_info, session_view
 from server.openapi import ScopeOperation
-from server.pipeline_manager import LoadedPipeline
+from server.pipeline_slot import LoadedPipeline
 from server.routes.pipelines import find_pipeline
 from server.webrtc.session_graph import session_graph
 from server.webrtc.sessions import UnknownSession

@@ -9,7 +9,7 @@ from litestar.params import JSONBody
 from server.errors import INVALID, NOT_JSON, UNKNOWN_PIPELINE, errors
 from server.load_params import LoadMessage, LoadRequest, build_config
 from server.openapi import ScopeOperation
-from server.pipeline_manager import PipelineStatus
+from server.pipeline_slot import PipelineStatus
 from server.routes.pipelines import find_pipeline
 
 

@@ -10,8 +10,8 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from pydantic import BaseModel
 
-from scope_graph.pipeline import PipelineSchema, RegisteredPipeline, all_pipelines
-from scope_graph.pipeline import available_pipelines as runnable_pipelines
+from scope_graph.scope_pipelines import PipelineSchema, RegisteredPipeline, all_pipelines
+from scope_graph.scope_pipelines import available_pipelines as runnable_pipelines
 from server.errors import UNKNOWN_PIPELINE, InvalidInput, errors
 from server.openapi import ScopeOperation
 

@@ -11,7 +11,7 @@ from nodes.spout import spout_available
 from scope_graph.loader import read_graph_file
 from scope_graph.spec import Edge
 from scope_graph.validation import CompiledGraph, compile_graph
-from server.pipeline_manager import LoadedPipeline
+from server.pipeline_slot import LoadedPipeline
 
 PIPELINE_NODE = "pipeline"
 INPUT_NODE = "input"

@@ -11,7 +11,7 @@ from pathlib import Path
 from aiortc import RTCPeerConnection
 
 from scope_graph.run import GraphRun, Mode
-from server.pipeline_manager import PipelineManager
+from server.pipeline_slot import PipelineSlot
 from server.webrtc.ice import IceProvider, rtc_configuration
 from server.webrtc.protocol import InitialParameters, validate_parameters
 from server.webrtc.session import Session
@@ -37,7 +37,7 @@ def _open(session: Session) -> bool:
 class Sessions:
     def __init__(
         self,
-        pipelines: PipelineManager,
+        pipelines: PipelineSlot,
         ice: IceProvider,
         graph_path: Path,
         recordings_dir: Path | None = None,

@@ -26,7 +26,7 @@ from torch import Tensor
 from nodes.pipelines.wan.config import WanConfig
 from nodes.pipelines.wan.dit import CausalWanModel
 from nodes.pipelines.wan.generator import frame_seq_len
-from nodes.pipelines.wan.longlive import LONGLIVE, LongLiveCachePolicy
+from nodes.pipelines.wan.longlive_cache import LONGLIVE, LongLiveCachePolicy
 from nodes.pipelines.wan.tiny import random_dit_weights
 
 TOLERANCE = 0.03

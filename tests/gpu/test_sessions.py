@@ -23,13 +23,13 @@ import pytest
 import torch
 from cuda_nodes import DEVICES
 
-from nodes.pipelines.longlive_settings import LongLiveConfig
 from nodes.pipelines.wan.tiny import write_tiny_models
+from nodes.pipelines.wan_settings import LongLiveConfig
 from scope_graph.model_cache import ModelCache
 from scope_graph.node import Node
-from scope_graph.pipeline import all_pipelines
 from scope_graph.run import GraphRun, Mode
-from server.pipeline_manager import LoadedPipeline, PipelineManager
+from scope_graph.scope_pipelines import all_pipelines
+from server.pipeline_slot import LoadedPipeline, PipelineSlot
 from server.settings import DEFAULT_GRAPH
 from server.webrtc.session_graph import OUTPUT_NODE, PIPELINE_NODE, session_graph
 
@@ -103,7 +103,7 @@ def test_two_sessions_on_one_slot_stream_their_own_seeds(
 ) -> None:
     height, width = SIZES[device]
     cache = ModelCache()
-    manager = PipelineManager(torch.device(device), cache)
+    manager = PipelineSlot(torch.device(device), cache)
     config = LongLiveConfig(
         models_dir=write_tiny_models(tmp_path), height=height, width=width, seed=1
     )

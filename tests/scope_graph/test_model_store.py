@@ -9,7 +9,7 @@ from fake_hub import FakeHub
 from huggingface_hub.errors import HfHubHTTPError
 
 from scope_graph.model_store import download, is_downloaded
-from scope_graph.pipeline import Artifact, PipelineInfo
+from scope_graph.scope_pipelines import Artifact, PipelineInfo
 
 WAN = Artifact(repo_id="Wan-AI/Wan2.1-T2V-1.3B", files=("config.json", "google"))
 LONGLIVE = Artifact(repo_id="Efficient-Large-Model/LongLive-1.3B", files=("models/lora.pt",))

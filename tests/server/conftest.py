@@ -15,8 +15,8 @@ from pydantic import Field
 
 from scope_graph import registry
 from scope_graph.node import Node, NodeConfig, NodeContext, NodeParams
-from scope_graph.pipeline import Artifact, ModeDefaults, PipelineInfo
 from scope_graph.ports import video
+from scope_graph.scope_pipelines import Artifact, ModeDefaults, PipelineInfo
 from server.app import create_app
 from server.settings import ServerSettings
 from server.state import ServerState
@@ -41,7 +41,7 @@ class Toy(Node):
     Params = ToyParams
     inputs = (video(optional=True),)
     outputs = (video(),)
-    pipeline = PipelineInfo(
+    scope_pipeline = PipelineInfo(
         name="Toy",
         description="A toy pipeline for tests.",
         supports_lora=True,
@@ -60,7 +60,7 @@ class Broken(Node):
     """A pipeline whose weights never load."""
 
     outputs = (video(),)
-    pipeline = PipelineInfo(name="Broken", description="Fails to load.")
+    scope_pipeline = PipelineInfo(name="Broken", description="Fails to load.")
 
     def load_weights(self, context: NodeContext) -> None:
         raise RuntimeError("checkpoint is corrupt")
@@ -70,14 +70,14 @@ class Big(Node):
     """A pipeline that needs a CUDA GPU."""
 
     outputs = (video(),)
-    pipeline = PipelineInfo(name="Big", description="Needs CUDA.", estimated_vram_gb=20.0)
+    scope_pipeline = PipelineInfo(name="Big", description="Needs CUDA.", estimated_vram_gb=20.0)
 
 
 class Downloadable(Node):
     """A pipeline with model files on the (fake) hub."""
 
     outputs = (video(),)
-    pipeline = PipelineInfo(
+    scope_pipeline = PipelineInfo(
         name="Downloadable",
         description="Has artifacts.",
         artifacts=(

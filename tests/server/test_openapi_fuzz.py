@@ -15,7 +15,7 @@ import pytest
 from live_server import LiveServer, start_server
 from peer import connect
 
-from scope_graph.pipeline import CPU_PIPELINES_VARIABLE
+from scope_graph.scope_pipelines import CPU_PIPELINES_VARIABLE
 from server.settings import ServerSettings
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")

@@ -20,7 +20,7 @@ from scope_graph.cli.main import main as cli
 from scope_graph.frames import Frames
 from scope_graph.harness import NodeHarness
 from scope_graph.model_store import is_downloaded
-from scope_graph.pipeline import RegisteredPipeline, all_pipelines, available_pipelines
+from scope_graph.scope_pipelines import RegisteredPipeline, all_pipelines, available_pipelines
 
 SCOPE = json.loads(
     (Path(__file__).parents[2] / "scope_graph" / "data" / "scope_schemas.json").read_text()
@@ -163,10 +163,10 @@ def test_schema_is_scopes_and_gpu_gated(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_the_tiny_folder_holds_every_artifact(models_dir: Path, tmp_path: Path) -> None:
-    assert is_downloaded(LongLive.pipeline, models_dir)  # type: ignore[arg-type]
-    assert not is_downloaded(LongLive.pipeline, tmp_path)  # type: ignore[arg-type]
+    assert is_downloaded(LongLive.scope_pipeline, models_dir)  # type: ignore[arg-type]
+    assert not is_downloaded(LongLive.scope_pipeline, tmp_path)  # type: ignore[arg-type]
     assert cli(["dev", "tiny-models", str(tmp_path / "cli")]) == 0
-    assert is_downloaded(LongLive.pipeline, tmp_path / "cli")  # type: ignore[arg-type]
+    assert is_downloaded(LongLive.scope_pipeline, tmp_path / "cli")  # type: ignore[arg-type]
 
 
 def test_the_builtin_lora_is_merged_exactly(models_dir: Path) -> None:

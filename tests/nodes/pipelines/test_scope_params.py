@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from nodes.pipelines.longlive_settings import LongLiveConfig, LongLiveParams
 from nodes.pipelines.scope_params import MAX_ITEMS, MAX_TEXT, LoraSpec, Transition
+from nodes.pipelines.wan_settings import LongLiveConfig, LongLiveParams
 from server.load_params import _ScopeLoadParams
 from server.webrtc.protocol import Parameters
 

@@ -10,8 +10,8 @@ from toy_pipelines import ToyGenerator, ToyGeneratorConfig
 
 from nodes.processors.passthrough import Passthrough
 from scope_graph import registry
-from scope_graph.pipeline import all_pipelines
-from server.pipeline_manager import LoadedPipeline
+from scope_graph.scope_pipelines import all_pipelines
+from server.pipeline_slot import LoadedPipeline
 from server.settings import DEFAULT_GRAPH
 from server.webrtc.session_graph import GraphSlotError, session_graph
 

@@ -12,8 +12,8 @@ from pydantic import Field
 
 from scope_graph.frames import Frames
 from scope_graph.node import Node, NodeConfig, NodeParams, Requirements, one_shot
-from scope_graph.pipeline import PipelineInfo
 from scope_graph.ports import video
+from scope_graph.scope_pipelines import PipelineInfo
 
 
 class ToyGeneratorConfig(NodeConfig):
@@ -35,7 +35,7 @@ class ToyGenerator(Node):
     Params = ToyGeneratorParams
     inputs = (video(optional=True),)
     outputs = (video(),)
-    pipeline = PipelineInfo(name="Toy generator", description="Counts frames, for tests.")
+    scope_pipeline = PipelineInfo(name="Toy generator", description="Counts frames, for tests.")
 
     config: ToyGeneratorConfig
 
@@ -80,7 +80,7 @@ class Styled(Node):
     Params = StyledParams
     inputs = (video(),)
     outputs = (video(),)
-    pipeline = PipelineInfo(
+    scope_pipeline = PipelineInfo(
         name="Styled",
         description="Takes LoRAs and VACE references, for tests.",
         supported_modes=("video",),

@@ -19,7 +19,7 @@ from nodes.pipelines.wan.generator import (
     frame_seq_len,
 )
 from nodes.pipelines.wan.kv_cache import SinkWindowCache
-from nodes.pipelines.wan.longlive import LONGLIVE, LongLiveCachePolicy
+from nodes.pipelines.wan.longlive_cache import LONGLIVE, LongLiveCachePolicy
 from nodes.pipelines.wan.prompts import ChunkConditioning
 from nodes.pipelines.wan.scheduler import FlowMatchScheduler
 

@@ -11,14 +11,14 @@ from pydantic import Field
 from nodes.processors.passthrough import Passthrough
 from scope_graph import registry
 from scope_graph.node import Node, NodeConfig, NodeParams
-from scope_graph.pipeline import (
+from scope_graph.ports import video
+from scope_graph.scope_pipelines import (
     Artifact,
     PipelineInfo,
     RegisteredPipeline,
     all_pipelines,
     available_pipelines,
 )
-from scope_graph.ports import video
 
 SCOPE = json.loads((Path(__file__).parent / "data" / "scope_schemas.json").read_text())
 """The `longlive` and `passthrough` entries of Scope's `/api/v1/pipelines/schemas` (§7.1/7.2)."""
@@ -44,7 +44,7 @@ def test_schema_defaults_follow_the_node_fields() -> None:
             denoising_steps: list[int] | None = None
             input_size: int = 4
 
-        pipeline = PipelineInfo(
+        scope_pipeline = PipelineInfo(
             name="Small", description="s", artifacts=(Artifact(repo_id="a/b", files=("c.pt",)),)
         )
 
@@ -71,7 +71,7 @@ def test_schema_defaults_follow_the_node_fields() -> None:
 def test_pipelines_needing_vram_are_offered_only_with_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     class Big(Node):
         outputs = (video(),)
-        pipeline = PipelineInfo(name="Big", description="b", estimated_vram_gb=20.0)
+        scope_pipeline = PipelineInfo(name="Big", description="b", estimated_vram_gb=20.0)
 
     monkeypatch.setitem(registry._registered, "big", Big)
     monkeypatch.setitem(registry._registered, "passthrough", Passthrough)
@@ -88,7 +88,7 @@ def test_pipelines_needing_vram_are_offered_only_with_cuda(monkeypatch: pytest.M
 def test_a_pipeline_id_may_differ_from_the_node_type_name(monkeypatch: pytest.MonkeyPatch) -> None:
     class Krea(Node):
         outputs = (video(),)
-        pipeline = PipelineInfo(id="krea-realtime-video", name="Krea", description="k")
+        scope_pipeline = PipelineInfo(id="krea-realtime-video", name="Krea", description="k")
 
     monkeypatch.setitem(registry._registered, "krea_realtime_video", Krea)
 

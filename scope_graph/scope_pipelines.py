@@ -211,8 +211,8 @@ class RegisteredPipeline:
 
     @property
     def info(self) -> PipelineInfo:
-        assert self.cls.pipeline is not None
-        return self.cls.pipeline
+        assert self.cls.scope_pipeline is not None
+        return self.cls.scope_pipeline
 
     def schema(self) -> PipelineSchema:
         """The `/api/v1/pipelines/schemas` entry of this pipeline."""
@@ -238,8 +238,8 @@ def all_pipelines() -> dict[str, RegisteredPipeline]:
     """Every registered node type that declares `pipeline`, by Scope id, in registry order."""
     found = {}
     for name, cls in node_types().items():
-        if cls.pipeline is not None:
-            pipeline_id = cls.pipeline.id or name
+        if cls.scope_pipeline is not None:
+            pipeline_id = cls.scope_pipeline.id or name
             found[pipeline_id] = RegisteredPipeline(pipeline_id, name, cls)
     return found
 

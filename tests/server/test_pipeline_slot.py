@@ -11,15 +11,15 @@ import pytest
 import torch
 
 from nodes.pipelines.longlive import LongLive
-from nodes.pipelines.wan import longlive as wan_longlive
+from nodes.pipelines.wan import longlive_cache
 from nodes.pipelines.wan.kv_cache import SinkWindowCache
 from nodes.pipelines.wan.tiny import write_tiny_models
 from scope_graph.harness import NodeHarness
 from scope_graph.model_cache import ModelCache
 from scope_graph.node import Node, NodeConfig, NodeContext
-from scope_graph.pipeline import PipelineInfo, RegisteredPipeline, all_pipelines
 from scope_graph.ports import video
-from server.pipeline_manager import PipelineManager, prewarm
+from scope_graph.scope_pipelines import PipelineInfo, RegisteredPipeline, all_pipelines
+from server.pipeline_slot import PipelineSlot, prewarm
 
 Wait = Callable[[Callable[[], Any]], Any]
 
@@ -35,7 +35,7 @@ class Tracked(Node):
 
     Config = SizeConfig
     outputs = (video(),)
-    pipeline = PipelineInfo(name="Tracked", description="t")
+    scope_pipeline = PipelineInfo(name="Tracked", description="t")
     weight_fields = frozenset({"size"})
     loads: list[int] = []
     set_ups: list[int] = []
@@ -75,16 +75,16 @@ def cache(monkeypatch: pytest.MonkeyPatch) -> ModelCache:
 
 
 @pytest.fixture
-def manager(cache: ModelCache) -> PipelineManager:
-    return PipelineManager(torch.device("cpu"), cache)
+def manager(cache: ModelCache) -> PipelineSlot:
+    return PipelineSlot(torch.device("cpu"), cache)
 
 
-def loaded(manager: PipelineManager, wait_until: Wait) -> str:
+def loaded(manager: PipelineSlot, wait_until: Wait) -> str:
     return wait_until(lambda: (s := manager.status().status) != "loading" and s)
 
 
 def test_sessions_get_the_id_node_type_and_config(
-    manager: PipelineManager, cache: ModelCache, wait_until: Wait
+    manager: PipelineSlot, cache: ModelCache, wait_until: Wait
 ) -> None:
     manager.load(TRACKED, SizeConfig(size=8))
 
@@ -98,7 +98,7 @@ def test_sessions_get_the_id_node_type_and_config(
 
 
 def test_the_slot_loads_weights_and_allocates_no_per_run_state(
-    manager: PipelineManager, cache: ModelCache, wait_until: Wait
+    manager: PipelineSlot, cache: ModelCache, wait_until: Wait
 ) -> None:
     manager.load(TRACKED, SizeConfig(size=8))
 
@@ -108,7 +108,7 @@ def test_the_slot_loads_weights_and_allocates_no_per_run_state(
 
 
 def test_a_reload_that_keeps_the_weights_does_not_load_them_again(
-    manager: PipelineManager, cache: ModelCache, wait_until: Wait
+    manager: PipelineSlot, cache: ModelCache, wait_until: Wait
 ) -> None:
     manager.load(TRACKED, SizeConfig(size=8, seed=1))
     loaded(manager, wait_until)
@@ -125,7 +125,7 @@ def test_a_reload_that_keeps_the_weights_does_not_load_them_again(
 
 
 def test_longlive_in_the_slot_holds_the_weights_sessions_share_and_no_kv_cache(
-    manager: PipelineManager,
+    manager: PipelineSlot,
     cache: ModelCache,
     wait_until: Wait,
     tmp_path: Path,
@@ -138,7 +138,7 @@ def test_longlive_in_the_slot_holds_the_weights_sessions_share_and_no_kv_cache(
             super().__init__(*args, **kwargs)
             kv_caches.append(self)
 
-    monkeypatch.setattr(wan_longlive, "SinkWindowCache", Counted)
+    monkeypatch.setattr(longlive_cache, "SinkWindowCache", Counted)
     config = {"height": 32, "width": 48, "models_dir": str(write_tiny_models(tmp_path))}
     manager.load(all_pipelines()["longlive"], LongLive.Config(**config))
 
@@ -158,7 +158,7 @@ def test_longlive_in_the_slot_holds_the_weights_sessions_share_and_no_kv_cache(
 
 
 def test_replacing_and_closing_tear_down_and_release(
-    manager: PipelineManager, cache: ModelCache, wait_until: Wait
+    manager: PipelineSlot, cache: ModelCache, wait_until: Wait
 ) -> None:
     manager.load(TRACKED, SizeConfig(size=13))
     loaded(manager, wait_until)
@@ -175,7 +175,7 @@ def test_replacing_and_closing_tear_down_and_release(
 
 
 def test_a_load_that_fails_after_loading_weights_releases_them(
-    manager: PipelineManager, cache: ModelCache, wait_until: Wait
+    manager: PipelineSlot, cache: ModelCache, wait_until: Wait
 ) -> None:
     Tracked.fail_after_load = True
     manager.load(TRACKED, SizeConfig())
@@ -186,7 +186,7 @@ def test_a_load_that_fails_after_loading_weights_releases_them(
 
 
 def test_prewarm_loads_the_default_config(
-    manager: PipelineManager, wait_until: Wait, tmp_path: Path
+    manager: PipelineSlot, wait_until: Wait, tmp_path: Path
 ) -> None:
     prewarm(manager, "passthrough", tmp_path)
 
@@ -195,7 +195,7 @@ def test_prewarm_loads_the_default_config(
 
 
 def test_prewarm_of_an_unknown_pipeline_only_logs(
-    manager: PipelineManager, caplog: pytest.LogCaptureFixture, tmp_path: Path
+    manager: PipelineSlot, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     with caplog.at_level(logging.ERROR):
         prewarm(manager, "nope", tmp_path)

@@ -17,11 +17,11 @@ from nodes.pipelines.scope_params import (
     Transition,
 )
 from nodes.pipelines.wan.components import CONFIG_FILE, LONGLIVE_FILES
-from nodes.pipelines.wan.longlive import LONGLIVE
+from nodes.pipelines.wan.longlive_cache import LONGLIVE
 from nodes.pipelines.wan.text_encoder import ENCODER_FILE
 from nodes.pipelines.wan.vae import VAE_FILE
 from scope_graph.node import NodeConfig, NodeParams, one_shot
-from scope_graph.pipeline import Artifact, ModeDefaults, PipelineInfo
+from scope_graph.scope_pipelines import Artifact, ModeDefaults, PipelineInfo
 
 RESOLUTION_STEP = 16
 """VAE ×8 times patch ×2: both sides must be multiples of it."""

@@ -23,8 +23,8 @@ from scope_graph.clock import WallClock
 from scope_graph.cuda import new_stream, on_stream, synchronize
 from scope_graph.model_cache import ModelCache, SharedWeights, models
 from scope_graph.node import Node, NodeConfig, NodeContext
-from scope_graph.pipeline import RegisteredPipeline, available_pipelines
 from scope_graph.run import default_device
+from scope_graph.scope_pipelines import RegisteredPipeline, available_pipelines
 from server.errors import InvalidInput
 from server.load_params import build_config
 
@@ -48,7 +48,7 @@ class LoadedPipeline:
     pipeline_id: str
     node_type: str
     config: NodeConfig
-    pipeline: RegisteredPipeline
+    registered: RegisteredPipeline
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class _Held:
 
 def _lora_adapters(loaded: LoadedPipeline) -> list[dict[str, Any]] | None:
     """Scope's `loaded_lora_adapters`: None without LoRA support, else the config's `loras`."""
-    if not loaded.pipeline.info.supports_lora:
+    if not loaded.registered.info.supports_lora:
         return None
     config = loaded.config.model_dump(mode="json")
     default_mode = config.get("lora_merge_mode", "permanent_merge")
@@ -77,7 +77,7 @@ def _same_weights(held: _Held | None, wanted: LoadedPipeline, node: Node) -> boo
     return held.node.weights_key() == node.weights_key()
 
 
-class PipelineManager:
+class PipelineSlot:
     """States: not_loaded → loading → loaded | error; an error is reported once, then the
     slot is not_loaded again. Thread-safe; loading runs on a thread of its own."""
 
@@ -150,7 +150,7 @@ class PipelineManager:
                     self._wanted, self._worker = None, None
                     return
                 self._held = None
-            node = wanted.pipeline.cls(wanted.config)
+            node = wanted.registered.cls(wanted.config)
             # A config that differs only in fields that leave the weights alone (seed, size)
             # keeps them: the old node lets go once the new one holds them, so nothing reloads.
             same = _same_weights(held, wanted, node)
@@ -207,7 +207,7 @@ class PipelineManager:
         log.info("pipeline %s unloaded", held.loaded.pipeline_id)
 
 
-def prewarm(manager: PipelineManager, pipeline_id: str, models_dir: Path) -> None:
+def prewarm(manager: PipelineSlot, pipeline_id: str, models_dir: Path) -> None:
     """Start loading `pipeline_id` with its default config (the `PIPELINE` variable)."""
     pipeline = available_pipelines().get(pipeline_id)
     if pipeline is None:
