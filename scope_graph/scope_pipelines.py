@@ -80,6 +80,9 @@ class PipelineInfo(BaseModel):
     min_dimension: int = 1
     recommended_quantization_vram_threshold: float | None = None
     modified: bool = False
+    config_defaults: dict[str, Any] = Field(default_factory=dict)
+    """`config_schema` properties the pipeline's Scope config overrides with a plain value
+    (StreamDiffusionV2's video-mode defaults), shown as Scope shows them: default, title, type."""
     mode_defaults: dict[Mode, ModeDefaults] = Field(default_factory=dict)
     artifacts: tuple[Artifact, ...] = ()
 
@@ -190,10 +193,20 @@ def _schema_field(source: FieldInfo) -> tuple[Any, Any]:
     return annotation, Field(source.default, description=source.description)
 
 
+def _plain_field(value: Any) -> tuple[Any, Any]:
+    """A property declared as `name: type = value`: no description, no constraints."""
+    annotation = list[type(value[0])] if isinstance(value, list) else type(value)
+    return annotation, Field(value)
+
+
 def config_schema(cls: type[Node]) -> dict[str, Any]:
     """The JSON Schema Scope clients read defaults from, built from the node's own fields."""
+    overrides = cls.scope_pipeline.config_defaults if cls.scope_pipeline else {}
     fields = {
-        prop: _schema_field(_source_field(cls, names)) for prop, names in SCHEMA_SOURCES.items()
+        prop: _plain_field(overrides[prop])
+        if prop in overrides
+        else _schema_field(_source_field(cls, names))
+        for prop, names in SCHEMA_SOURCES.items()
     }
     model = create_model(  # type: ignore[call-overload]
         f"{cls.__name__}Config", __config__=ConfigDict(extra="forbid"), **fields
@@ -224,7 +237,14 @@ class RegisteredPipeline:
         overrides = {mode: values for mode, values in overrides.items() if values}
         return PipelineSchema(
             **info.model_dump(
-                exclude={"id", "artifacts", "mode_defaults", "requires_models", "default_mode"}
+                exclude={
+                    "id",
+                    "artifacts",
+                    "config_defaults",
+                    "mode_defaults",
+                    "requires_models",
+                    "default_mode",
+                }
             ),
             id=self.id,
             default_mode=info.default_mode or info.supported_modes[0],

@@ -1,4 +1,5 @@
-"""The `longlive` node's config (Scope's load params), params (the runtime keys) and metadata."""
+"""What the Wan pipeline nodes share: config (Scope's load params), params (the runtime keys)
+and the Scope metadata and artifacts built from each pipeline's defaults."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from nodes.pipelines.scope_params import (
     Timesteps,
     Transition,
 )
-from nodes.pipelines.wan.components import CONFIG_FILE, LONGLIVE_FILES
-from nodes.pipelines.wan.longlive_cache import LONGLIVE
+from nodes.pipelines.wan.components import CONFIG_FILE, GeneratorFiles
+from nodes.pipelines.wan.defaults import LONGLIVE, WanDefaults
 from nodes.pipelines.wan.text_encoder import ENCODER_FILE
 from nodes.pipelines.wan.vae import VAE_FILE
 from scope_graph.node import NodeConfig, NodeParams, one_shot
@@ -27,8 +28,8 @@ RESOLUTION_STEP = 16
 """VAE ×8 times patch ×2: both sides must be multiples of it."""
 
 
-class LongLiveConfig(NodeConfig):
-    """Scope's load params, plus where the models are."""
+class WanPipelineConfig(NodeConfig):
+    """Scope's load params, plus where the models are; 320×576 unless a pipeline overrides it."""
 
     height: int = LONGLIVE.text_size[0]
     width: int = LONGLIVE.text_size[1]
@@ -40,9 +41,9 @@ class LongLiveConfig(NodeConfig):
     )
     quantization: Quantization | None = None
     vace_enabled: bool = False
-    """Off: VACE is not implemented yet (`INFO.supports_vace` is false; true is refused)."""
+    """Off: VACE is not implemented yet (`supports_vace` is false; true is refused)."""
     loras: list[LoraSpec] | None = None
-    """Empty: user LoRAs are not implemented yet (`INFO.supports_lora` is false; any is
+    """Empty: user LoRAs are not implemented yet (`supports_lora` is false; any is
     refused)."""
     lora_merge_mode: MergeMode = "permanent_merge"
     models_dir: Path | None = None
@@ -52,7 +53,9 @@ class LongLiveConfig(NodeConfig):
     @classmethod
     def _no_vace_yet(cls, enabled: bool) -> bool:
         if enabled:
-            raise ValueError("VACE is not supported by longlive yet: leave vace_enabled off")
+            raise ValueError(
+                "VACE is not supported by the Wan pipelines yet: leave vace_enabled off"
+            )
         return enabled
 
     @field_validator("loras")
@@ -60,12 +63,13 @@ class LongLiveConfig(NodeConfig):
     def _no_loras_yet(cls, loras: list[LoraSpec] | None) -> list[LoraSpec] | None:
         if loras:
             raise ValueError(
-                "user LoRA files are not supported by longlive yet (its own LoRA is built in)"
+                "user LoRA files are not supported by the Wan pipelines yet (built-in LoRAs are "
+                "merged at load)"
             )
         return loras
 
     @model_validator(mode="after")
-    def _resolution(self) -> LongLiveConfig:
+    def _resolution(self) -> WanPipelineConfig:
         h, w, step = self.height, self.width, RESOLUTION_STEP
         if h < step or w < step or h % step or w % step:
             fit_w, fit_h = max(step, w // step * step), max(step, h // step * step)
@@ -77,7 +81,7 @@ class LongLiveConfig(NodeConfig):
         return self
 
 
-class LongLiveParams(NodeParams):
+class WanPipelineParams(NodeParams):
     """The runtime keys of Scope's data channel (§10.2 ranges) and the node's pause."""
 
     input_mode: InputMode = "text"
@@ -106,56 +110,82 @@ class LongLiveParams(NodeParams):
 
 _WAN = "Wan-AI/Wan2.1-T2V-1.3B"
 _COMFY = "Kijai/WanVideo_comfy"
-_LONGLIVE = "Efficient-Large-Model/LongLive-1.3B"
+_DOCS = "https://github.com/daydreamlive/scope/blob/main/src/scope/core/pipelines/{}/docs/usage.md"
 
 
-def _in(repo: str, path: str) -> str:
-    """`path` (under the models folder) relative to the repo's own folder."""
-    return path.removeprefix(repo.rsplit("/", 1)[-1] + "/")
+def generator_artifact(repo_id: str, files: GeneratorFiles) -> Artifact:
+    """The pipeline's own repo: its generator checkpoint and built-in LoRA, if it has one."""
+    folder = repo_id.rsplit("/", 1)[-1] + "/"
+    paths = (files.checkpoint, *((files.lora,) if files.lora else ()))
+    for path in paths:
+        if not path.startswith(folder):
+            raise ValueError(f"{path} is not under {folder}, where {repo_id} is stored")
+    return Artifact(repo_id=repo_id, files=tuple(path.removeprefix(folder) for path in paths))
 
 
-INFO = PipelineInfo(
-    name="LongLive",
-    description=(
-        "A streaming pipeline and autoregressive video diffusion model from Nvidia, MIT, HKUST, "
-        "HKU and THU. The model is trained using Self-Forcing on Wan2.1 1.3b with modifications "
-        "to support smoother prompt switching and improved quality over longer time periods "
-        "while maintaining fast generation."
-    ),
-    docs_url=(
-        "https://github.com/daydreamlive/scope/blob/main/src/scope/core/pipelines/longlive/"
-        "docs/usage.md"
-    ),
-    estimated_vram_gb=20.0,
-    requires_models=True,
-    # No user LoRAs or VACE yet: the flags say so, so clients hide those controls and the
-    # server refuses the load params and data-channel keys that would ask for them.
-    supports_lora=False,
-    supports_vace=False,
-    supports_cache_management=True,
-    supports_quantization=True,
-    min_dimension=16,
-    modified=True,
-    mode_defaults={
-        "video": ModeDefaults(
-            height=LONGLIVE.video_size[0],
-            width=LONGLIVE.video_size[1],
-            denoising_steps=list(LONGLIVE.video_steps),
-            noise_scale=LONGLIVE.noise_scale,
-            noise_controller=LONGLIVE.noise_controller,
-        ),
-    },
-    artifacts=(
-        Artifact(repo_id=_WAN, files=(_in(_WAN, CONFIG_FILE), _in(_WAN, VAE_FILE), "google")),
-        Artifact(repo_id=_COMFY, files=(_in(_COMFY, ENCODER_FILE),)),
-        Artifact(
-            repo_id=_LONGLIVE,
-            files=(
-                _in(_LONGLIVE, LONGLIVE_FILES.checkpoint),
-                _in(_LONGLIVE, LONGLIVE_FILES.lora or ""),
-            ),
+SHARED_ARTIFACTS = (
+    Artifact(
+        repo_id=_WAN,
+        files=(
+            CONFIG_FILE.split("/", 1)[1],
+            VAE_FILE.split("/", 1)[1],
+            "google",
         ),
     ),
+    Artifact(repo_id=_COMFY, files=(ENCODER_FILE.split("/", 1)[1],)),
 )
-"""Scope's LongLive metadata (scope-api §7.1) and the files it loads (§8.1 without the VACE
-module, which nothing loads yet), in download order."""
+"""Wan 1.3B's config, VAE and tokenizer, and the UMT5 encoder: every 1.3B pipeline's first
+downloads (scope-api §8.1; the VACE module waits until something loads it)."""
+
+
+def _mode_defaults(defaults: WanDefaults) -> dict[str, ModeDefaults]:
+    """What the mode that is not the default one changes (Scope's `mode_defaults`)."""
+    if defaults.default_mode == "text":
+        height, width = defaults.video_size
+        return {
+            "video": ModeDefaults(
+                height=height,
+                width=width,
+                denoising_steps=list(defaults.video_steps),
+                noise_scale=defaults.noise_scale,
+                noise_controller=defaults.noise_controller,
+            )
+        }
+    height, width = defaults.text_size
+    return {
+        "text": ModeDefaults(height=height, width=width, denoising_steps=list(defaults.text_steps))
+    }
+
+
+def wan_pipeline_info(
+    *,
+    name: str,
+    description: str,
+    docs_folder: str,
+    defaults: WanDefaults,
+    artifact: Artifact,
+    pipeline_id: str | None = None,
+    config_defaults: dict[str, object] | None = None,
+) -> PipelineInfo:
+    """Scope's metadata of a 1.3B Wan pipeline (scope-api §7.1, §7.3) with its downloads;
+    `pipeline_id`: the Scope id, when it is not the node type's name."""
+    return PipelineInfo(
+        id=pipeline_id,
+        name=name,
+        description=description,
+        default_mode=defaults.default_mode,
+        docs_url=_DOCS.format(docs_folder),
+        estimated_vram_gb=20.0,
+        requires_models=True,
+        # No user LoRAs or VACE yet: the flags say so, so clients hide those controls and the
+        # server refuses the load params and data-channel keys that would ask for them.
+        supports_lora=False,
+        supports_vace=False,
+        supports_cache_management=True,
+        supports_quantization=True,
+        min_dimension=16,
+        modified=True,
+        config_defaults=config_defaults or {},
+        mode_defaults=_mode_defaults(defaults),
+        artifacts=(*SHARED_ARTIFACTS, artifact),
+    )

@@ -45,10 +45,11 @@ import torch
 
 from nodes.pipelines.wan import attention
 from nodes.pipelines.wan.config import WanConfig
+from nodes.pipelines.wan.defaults import LONGLIVE
 from nodes.pipelines.wan.dit import CausalWanModel
 from nodes.pipelines.wan.generator import ChunkGenerator, ChunkParams, frame_seq_len
 from nodes.pipelines.wan.kv_cache import SinkWindowStep
-from nodes.pipelines.wan.longlive_cache import LONGLIVE, LongLiveCachePolicy
+from nodes.pipelines.wan.longlive_cache import LongLiveCachePolicy
 from nodes.pipelines.wan.prompts import ChunkConditioning
 from nodes.pipelines.wan.scheduler import FlowMatchScheduler
 from nodes.pipelines.wan.vae import TIME_STRIDE, WanVAE

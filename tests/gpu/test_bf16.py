@@ -24,9 +24,10 @@ from cuda_nodes import NEEDS_CUDA
 from torch import Tensor
 
 from nodes.pipelines.wan.config import WanConfig
+from nodes.pipelines.wan.defaults import LONGLIVE
 from nodes.pipelines.wan.dit import CausalWanModel
 from nodes.pipelines.wan.generator import frame_seq_len
-from nodes.pipelines.wan.longlive_cache import LONGLIVE, LongLiveCachePolicy
+from nodes.pipelines.wan.longlive_cache import LongLiveCachePolicy
 from nodes.pipelines.wan.tiny import random_dit_weights
 
 TOLERANCE = 0.03

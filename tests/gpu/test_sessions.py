@@ -24,7 +24,7 @@ import torch
 from cuda_nodes import DEVICES
 
 from nodes.pipelines.wan.tiny import write_tiny_models
-from nodes.pipelines.wan_settings import LongLiveConfig
+from nodes.pipelines.wan_settings import WanPipelineConfig
 from scope_graph.model_cache import ModelCache
 from scope_graph.node import Node
 from scope_graph.run import GraphRun, Mode
@@ -104,7 +104,7 @@ def test_two_sessions_on_one_slot_stream_their_own_seeds(
     height, width = SIZES[device]
     cache = ModelCache()
     manager = PipelineSlot(torch.device(device), cache)
-    config = LongLiveConfig(
+    config = WanPipelineConfig(
         models_dir=write_tiny_models(tmp_path), height=height, width=width, seed=1
     )
     manager.load(all_pipelines()["longlive"], config)

@@ -79,8 +79,9 @@ def test_pipelines_needing_vram_are_offered_only_with_cuda(monkeypatch: pytest.M
 
     assert "big" in all_pipelines()
     assert list(available_pipelines(cuda=False)) == ["passthrough"]
-    # `longlive`: the real node, registered by entry point (its schema: tests/nodes/pipelines).
-    assert set(available_pipelines(cuda=True)) == {"big", "longlive", "passthrough"}
+    # The Wan pipelines: real nodes, registered by entry point (schemas: tests/nodes/pipelines).
+    wan = {"longlive", "memflow", "reward-forcing", "streamdiffusionv2"}
+    assert set(available_pipelines(cuda=True)) == {"big", "passthrough", *wan}
     monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
     assert set(available_pipelines(cuda=False)) == set(available_pipelines(cuda=True))
 

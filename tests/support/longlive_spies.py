@@ -13,10 +13,10 @@ def spy_on_recache(node: LongLive) -> list[int]:
     policy = node.generator.policy
     before = policy.before_denoise
 
-    def spy(dit: Any, start: int, changed: bool) -> None:
+    def spy(dit: Any, start: int, context: Any, changed: bool) -> None:
         if changed and start > 0:
             recached.append(start)
-        before(dit, start, changed)
+        before(dit, start, context, changed)
 
     policy.before_denoise = spy  # type: ignore[method-assign]
     return recached

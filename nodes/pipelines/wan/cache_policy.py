@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from torch import Tensor
 
+from .dit import TextContext
 from .kv_cache import KVCache
 
 DiTPass = Callable[[Tensor, Tensor, int], Tensor]
@@ -17,9 +18,10 @@ run's cache with the chunk's text context."""
 class CachePolicy(ABC):
     """One run's self-attention cache and the steps a pipeline adds around each chunk.
 
-    The one policy here is LongLive's (`LongLiveCachePolicy`): commit each chunk, and recache
-    recent clean frames when the prompt changes. `commit_pass` lets a policy that rebuilds its
-    cache before every chunk skip the commit.
+    Policies: LongLive's (recache recent clean frames when the prompt changes), MemFlow's
+    (LongLive's plus a memory bank), StreamDiffusionV2's and Reward Forcing's (nothing around the
+    chunk; their caches differ). `commit_pass` lets a policy that rebuilds its cache before every
+    chunk skip the commit.
     """
 
     block_frames: int
@@ -36,10 +38,34 @@ class CachePolicy(ABC):
     def reset(self) -> None:
         """Forget everything cached, as a hard reset (`init_cache`) does."""
 
-    @abstractmethod
-    def before_denoise(self, dit: DiTPass, start_frame: int, prompt_changed: bool) -> None:
-        """Prepare the cache for the chunk at `start_frame` (after its text context is set)."""
+    def before_denoise(
+        self, dit: DiTPass, start_frame: int, context: TextContext, prompt_changed: bool
+    ) -> None:
+        """Prepare the cache for the chunk at `start_frame`, whose text context is `context`."""
+        return None  # most policies need nothing before the chunk
 
-    @abstractmethod
     def after_chunk(self, latents: Tensor) -> None:
         """Record the chunk's clean latents `[1, F, C, h, w]` once it is committed."""
+        return None  # most policies keep nothing beyond the KV cache
+
+    def frames_advanced(self, latent_frames: int) -> int:
+        """How far `current_start_frame` moves after a chunk of `latent_frames`: all of them."""
+        return latent_frames
+
+
+class CacheOnlyPolicy(CachePolicy):
+    """A policy whose cache does all the work: nothing runs around a chunk but the commit
+    (StreamDiffusionV2, Reward Forcing)."""
+
+    def __init__(self, cache: KVCache, block_frames: int) -> None:
+        self._cache = cache
+        self.block_frames = block_frames
+
+    @property
+    def cache(self) -> KVCache:
+        """The run's KV cache."""
+        return self._cache
+
+    def reset(self) -> None:
+        """Empty the cache."""
+        self._cache.reset()

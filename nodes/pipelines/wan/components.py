@@ -48,6 +48,16 @@ LONGLIVE_FILES = GeneratorFiles(
     nested_key="generator",
     lora="LongLive-1.3B/models/lora.pt",
 )
+STREAMDIFFUSIONV2_FILES = GeneratorFiles(
+    checkpoint="StreamDiffusionV2/wan_causal_dmd_v2v/model.pt", nested_key="generator"
+)
+REWARD_FORCING_FILES = GeneratorFiles(checkpoint="Reward-Forcing-T2V-1.3B/rewardforcing.pt")
+"""A flat state dict (wan-pipelines §2.8)."""
+MEMFLOW_FILES = GeneratorFiles(
+    checkpoint="MemFlow/base.pt", nested_key="generator", lora="MemFlow/lora.pt"
+)
+WAN_FILES = (LONGLIVE_FILES, STREAMDIFFUSIONV2_FILES, REWARD_FORCING_FILES, MEMFLOW_FILES)
+"""Every 1.3B pipeline's generator files, as `scope-graph dev tiny-models` writes them."""
 
 
 def _existing(path: Path, what: str) -> Path:

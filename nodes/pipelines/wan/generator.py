@@ -35,9 +35,10 @@ class ChunkFrames:
 def chunk_frames(start_frame: int, block_frames: int, video_mode: bool) -> ChunkFrames:
     """The frame counts of the chunk at latent frame `start_frame`."""
     # Video mode: the causal VAE encodes a stream's first frame alone, so the first chunk takes
-    # one frame more and gets one latent more (13 → 4), later chunks 12 → 3.
+    # one frame more and gets one latent more (13 → 4, or 5 → 2 for one-frame blocks), later
+    # chunks 12 → 3. Text mode starts with at least two latents (the reference's PrepareLatents).
     if not video_mode:
-        return ChunkFrames(block_frames, None)
+        return ChunkFrames(max(block_frames, 2) if start_frame == 0 else block_frames, None)
     video = block_frames * VAE_TEMPORAL_STRIDE
     if start_frame == 0:
         return ChunkFrames(block_frames + 1, video + 1)
@@ -186,7 +187,7 @@ class ChunkGenerator:
         def dit(latents: Tensor, t: Tensor, start_frame: int) -> Tensor:
             return self.model(latents, t, context, self.policy.cache, start_frame)
 
-        self.policy.before_denoise(dit, start, params.conditioning.changed)
+        self.policy.before_denoise(dit, start, context, params.conditioning.changed)
         frames = x.shape[1]
 
         def predict_x0(latents: Tensor, t: int) -> Tensor:
@@ -198,7 +199,7 @@ class ChunkGenerator:
         if self.policy.commit_pass:
             dit(x0, torch.zeros((1, frames), dtype=torch.float32, device=self._device), start)
         self.policy.after_chunk(x0)
-        self.current_start_frame = start + frames
+        self.current_start_frame = start + self.policy.frames_advanced(frames)
         self.noise_scale = noise_scale
         return x0
 

@@ -65,9 +65,19 @@ class SinkWindowPlan:
 
 
 def plan_sink_window(
-    global_end: int, local_end: int, current_start: int, num_tokens: int, sink: int, capacity: int
+    global_end: int,
+    local_end: int,
+    current_start: int,
+    num_tokens: int,
+    sink: int,
+    capacity: int,
+    protect_sink: bool = True,
 ) -> SinkWindowPlan:
-    """LongLive's bookkeeping for `num_tokens` new tokens at absolute token `current_start`."""
+    """The bookkeeping for `num_tokens` new tokens at absolute token `current_start` (§3.3).
+
+    `protect_sink`: LongLive's recompute guard, a re-run never writes the sink (§3.4);
+    StreamDiffusionV2 has none, so its second chunk's re-runs overwrite their sink slot.
+    """
     current_end = current_start + num_tokens
     recompute = current_end <= global_end and current_start > 0
     evict = keep = 0
@@ -81,7 +91,8 @@ def plan_sink_window(
             f"{num_tokens} tokens at {current_start} do not fit a cache of {capacity} tokens "
             f"with a {sink}-token sink (global end {global_end}, local end {local_end})"
         )
-    write_start = min(max(local_start, sink), new_local_end) if recompute else local_start
+    guarded = recompute and protect_sink
+    write_start = min(max(local_start, sink), new_local_end) if guarded else local_start
     # The reference attends buf[0:S] ++ buf[max(S, local_end − (capacity − S)) : local_end];
     # as local_end never exceeds the capacity that window always starts at S: one slice.
     return SinkWindowPlan(
@@ -97,7 +108,7 @@ def plan_sink_window(
 
 
 class SinkWindowCache(KVCache):
-    """LongLive: the first `sink_size` frames stay, then a window of the newest frames.
+    """LongLive and StreamDiffusionV2: the first `sink_size` frames stay, then the newest frames.
 
     Each block has a `[B, local_attn_size·fsl, heads, head_dim]` buffer for keys (stored
     RoPE-rotated at absolute positions) and one for values; the token counters are shared.
@@ -110,6 +121,7 @@ class SinkWindowCache(KVCache):
         local_attn_size: int,
         sink_size: int,
         *,
+        protect_sink: bool = True,
         batch_size: int = 1,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
@@ -119,6 +131,7 @@ class SinkWindowCache(KVCache):
                 f"need 0 <= sink_size ({sink_size}) < local_attn_size ({local_attn_size})"
             )
         self.frame_seq_len = frame_seq_len
+        self.protect_sink = protect_sink
         self.sink = sink_size * frame_seq_len
         self.capacity = local_attn_size * frame_seq_len
         shape = (batch_size, self.capacity, config.num_heads, config.head_dim)
@@ -150,6 +163,7 @@ class SinkWindowCache(KVCache):
             frames * self.frame_seq_len,
             self.sink,
             self.capacity,
+            self.protect_sink,
         )
         buffer = self.keys[0]
         rotation = rope_rotation(grid, start_frame, buffer.shape[-1], buffer.device)

@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor
 
 from .cache_policy import CachePolicy, DiTPass
 from .config import WanConfig
+from .defaults import LONGLIVE
+from .dit import TextContext
 from .kv_cache import SinkWindowCache
-
-
-@dataclass(frozen=True)
-class LongLiveDefaults:
-    """LongLive's `model.yaml` and parameter defaults (wan-pipelines §3.4, §9.2)."""
-
-    sink_size: int = 3
-    local_attn_size: int = 12
-    block_frames: int = 3
-    timestep_shift: float = 5.0
-    seed: int = 42
-    text_steps: tuple[int, ...] = (1000, 750, 500, 250)
-    video_steps: tuple[int, ...] = (1000, 750)
-    noise_scale: float = 0.7
-    noise_controller: bool = True
-    text_size: tuple[int, int] = (320, 576)
-    video_size: tuple[int, int] = (512, 512)
-
-
-LONGLIVE = LongLiveDefaults()
 
 
 class LongLiveCachePolicy(CachePolicy):
@@ -68,7 +48,9 @@ class LongLiveCachePolicy(CachePolicy):
         self._cache.reset()
         self.recache_buffer = None
 
-    def before_denoise(self, dit: DiTPass, start_frame: int, prompt_changed: bool) -> None:
+    def before_denoise(
+        self, dit: DiTPass, start_frame: int, context: TextContext, prompt_changed: bool
+    ) -> None:
         """On a new prompt, re-run the newest clean frames at t=0 so their keys see it."""
         if start_frame == 0 or not prompt_changed:
             return

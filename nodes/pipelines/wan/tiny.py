@@ -1,9 +1,10 @@
 """Tiny random models in the real file layout and key names, for tests and CPU experiments.
 
-`write_tiny_models(models_dir)` writes everything the `longlive` node loads, where Scope keeps
-it: the Wan config, VAE and tokenizer, the fp8 UMT5 encoder, the VACE module and LongLive's
-generator and LoRA. The sizes are tiny, the formats are the published ones, so the files go
-through exactly the loading code the real ones do.
+`write_tiny_models(models_dir)` writes everything the 1.3B Wan pipeline nodes load, where Scope
+keeps it: the Wan config, VAE and tokenizer, the fp8 UMT5 encoder, the VACE module, and each
+pipeline's generator (LongLive, StreamDiffusionV2, Reward Forcing, MemFlow) and built-in LoRA.
+The sizes are tiny, the formats are the published ones, so the files go through exactly the
+loading code the real ones do.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from safetensors.torch import save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from torch import Tensor
 
-from .components import CONFIG_FILE, LONGLIVE_FILES, VACE_FILE
+from .components import CONFIG_FILE, VACE_FILE, WAN_FILES, GeneratorFiles
 from .config import WanConfig
 from .dit import CausalWanModel
 from .lora import block_linears
@@ -165,8 +166,22 @@ def vace_module_weights(config: WanConfig, seed: int = 2) -> dict[str, Tensor]:
     return {key: value.to(torch.bfloat16).contiguous() for key, value in tensors.items()}
 
 
+def write_generator(root: Path, files: GeneratorFiles, config: WanConfig, seed: int) -> None:
+    """One pipeline's generator as published: `model.`-prefixed keys under the nesting key, or
+    a flat file of native keys; the built-in LoRA beside it."""
+    weights = random_dit_weights(config, seed)
+    path = root / files.checkpoint
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if files.nested_key is None:
+        torch.save(weights, path)
+    else:
+        torch.save({files.nested_key: {f"model.{k}": v for k, v in weights.items()}}, path)
+    if files.lora is not None:
+        torch.save(random_longlive_lora(config, LORA_RANK, seed + 1), root / files.lora)
+
+
 def write_tiny_models(models_dir: str | Path, seed: int = 0) -> Path:
-    """Write a complete tiny `longlive` model folder under `models_dir`; returns it."""
+    """Write a complete tiny models folder for every 1.3B Wan pipeline; returns it."""
     root = Path(models_dir)
     config_path = root / CONFIG_FILE
     config_path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,10 +192,7 @@ def write_tiny_models(models_dir: str | Path, seed: int = 0) -> Path:
     write_umt5(root / ENCODER_FILE, UMT5_TINY, seed)
     (root / VACE_FILE).parent.mkdir(parents=True, exist_ok=True)
     save_file(vace_module_weights(config, seed + 2), str(root / VACE_FILE))
-    generator = {f"model.{k}": v for k, v in random_dit_weights(config, seed).items()}
-    files = LONGLIVE_FILES
-    (root / files.checkpoint).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({files.nested_key: generator}, root / files.checkpoint)
-    assert files.lora is not None
-    torch.save(random_longlive_lora(config, LORA_RANK, seed + 1), root / files.lora)
+    # Each pipeline's generator gets its own weights, so a mix-up of files shows.
+    for offset, files in enumerate(WAN_FILES):
+        write_generator(root, files, config, seed + 10 * offset)
     return root

@@ -21,7 +21,7 @@ def add(commands: argparse._SubParsersAction) -> None:
     sub = dev.add_subparsers(dest="dev_command", required=True, metavar="TOOL")
     parser = sub.add_parser(
         "tiny-models",
-        help="write tiny random models in the real layout (what the longlive node loads)",
+        help="write tiny random models in the real layout (what the Wan pipeline nodes load)",
     )
     parser.add_argument("dir", type=Path, metavar="DIR", help="the models folder to write")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

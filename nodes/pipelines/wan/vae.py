@@ -113,12 +113,13 @@ class WanVAE(nn.Module):
         self._decoder_cache: Cache = {}
 
     @torch.no_grad()
-    def encode(self, frames: Tensor) -> Tensor:
+    def encode(self, frames: Tensor, *, normalize: bool = True) -> Tensor:
         """Stream-encode `[B, 3, T, H, W]` → normalised `[B, T', 16, H/8, W/8]`.
 
         A stream's first batch is 1 + 4k frames (frame 0 alone, then the rest in one call: 13 → 4
         latents); later batches are 4k frames, encoded 4 at a time (12 → 3). Only decode clears
         the first-batch flag, so encoding twice before decoding restarts the encode stream.
+        `normalize=False` returns the raw `mu`, as StreamDiffusionV2 encodes (§6.5).
         """
         x = self._frames(frames)
         t = x.shape[2]
@@ -131,7 +132,7 @@ class WanVAE(nn.Module):
             if t == 0 or t % TIME_STRIDE:
                 raise ValueError(f"a stream's later batches must be 4k frames, got {t}")
             chunks = list(x.split(TIME_STRIDE, dim=2))
-        return self._encode_chunks(chunks, self._encoder_cache)
+        return self._encode_chunks(chunks, self._encoder_cache, normalize)
 
     @torch.no_grad()
     def encode_clip(self, frames: Tensor) -> Tensor:
@@ -170,12 +171,14 @@ class WanVAE(nn.Module):
             raise ValueError(f"expected frames [B, 3, T, H, W], got {tuple(frames.shape)}")
         return frames.to(self.dtype)
 
-    def _encode_chunks(self, chunks: list[Tensor], cache: Cache) -> Tensor:
-        """Encode consecutive chunks through one cache, keep `mu`, and normalise it."""
+    def _encode_chunks(self, chunks: list[Tensor], cache: Cache, normalize: bool = True) -> Tensor:
+        """Encode consecutive chunks through one cache, keep `mu`, and normalise it if asked."""
         y = torch.cat([self.encoder(c, cache) for c in chunks if c.shape[2]], dim=2)
         mu = self.conv1(y)[:, : self.config.z_dim]
-        mean, inv_std = self._statistics(mu)
-        return ((mu - mean) * inv_std).permute(0, 2, 1, 3, 4).contiguous()
+        if normalize:
+            mean, inv_std = self._statistics(mu)
+            mu = (mu - mean) * inv_std
+        return mu.permute(0, 2, 1, 3, 4).contiguous()
 
     @staticmethod
     def _statistics(like: Tensor) -> tuple[Tensor, Tensor]:

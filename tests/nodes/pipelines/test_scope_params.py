@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from nodes.pipelines.scope_params import MAX_ITEMS, MAX_TEXT, LoraSpec, Transition
-from nodes.pipelines.wan_settings import LongLiveConfig, LongLiveParams
+from nodes.pipelines.wan_settings import WanPipelineConfig, WanPipelineParams
 from server.load_params import _ScopeLoadParams
 from server.webrtc.protocol import Parameters
 
@@ -18,8 +18,8 @@ def test_the_node_and_the_data_channel_share_one_definition() -> None:
         return str(model.model_fields[key].rebuild_annotation())
 
     for key in ("prompts", "transition", "denoising_step_list", "input_mode"):
-        assert annotation(LongLiveParams, key) in annotation(Parameters, key), key
-    assert LongLiveConfig.model_fields["loras"].annotation == list[LoraSpec] | None
+        assert annotation(WanPipelineParams, key) in annotation(Parameters, key), key
+    assert WanPipelineConfig.model_fields["loras"].annotation == list[LoraSpec] | None
     assert _ScopeLoadParams.model_fields["loras"].annotation == list[LoraSpec] | None
 
 
@@ -38,7 +38,7 @@ def test_the_node_and_the_data_channel_share_one_definition() -> None:
 )
 def test_the_node_refuses_what_the_data_channel_refuses(params: dict[str, Any], where: str) -> None:
     """A node's params hold the hostile-input limits too (the graph API reaches them direct)."""
-    for model in (LongLiveParams, Parameters):
+    for model in (WanPipelineParams, Parameters):
         with pytest.raises(ValidationError) as caught:
             model.model_validate(params)
         assert where in {".".join(map(str, e["loc"])) for e in caught.value.errors()}, model
@@ -46,7 +46,7 @@ def test_the_node_refuses_what_the_data_channel_refuses(params: dict[str, Any], 
 
 def test_a_list_past_the_cap_is_refused_before_its_items_are_read() -> None:
     with pytest.raises(ValidationError) as caught:
-        LongLiveParams(prompts=[{"bad": i} for i in range(MAX_ITEMS + 1)])  # type: ignore[arg-type]
+        WanPipelineParams(prompts=[{"bad": i} for i in range(MAX_ITEMS + 1)])  # type: ignore[arg-type]
 
     assert len(caught.value.errors()) == 1
     assert f"at most {MAX_ITEMS} entries" in str(caught.value)

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from nodes.pipelines.wan.config import WanConfig
+from nodes.pipelines.wan.defaults import LONGLIVE
 from nodes.pipelines.wan.dit import CausalWanModel
 from nodes.pipelines.wan.generator import (
     ChunkFrames,
@@ -19,7 +20,7 @@ from nodes.pipelines.wan.generator import (
     frame_seq_len,
 )
 from nodes.pipelines.wan.kv_cache import SinkWindowCache
-from nodes.pipelines.wan.longlive_cache import LONGLIVE, LongLiveCachePolicy
+from nodes.pipelines.wan.longlive_cache import LongLiveCachePolicy
 from nodes.pipelines.wan.prompts import ChunkConditioning
 from nodes.pipelines.wan.scheduler import FlowMatchScheduler
 
