@@ -13,15 +13,14 @@ from scope_graph.node import NodeConfig
 from scope_graph.scope_pipelines import RegisteredPipeline, available_pipelines
 from server.errors import InvalidInput
 
-PREFERRED_PIPELINE = "longlive"
+SCOPE_DEFAULT_PIPELINE = "streamdiffusionv2"
 
 
 def default_pipeline() -> str:
-    """What a load that names no pipeline loads. Scope's default, `streamdiffusionv2`, does not
-    exist here; as Scope's web frontend does, take `longlive` where this machine can run it,
-    else the first pipeline it can run (`passthrough` on a machine without CUDA)."""
+    """What a load that names no pipeline loads: Scope's default, `streamdiffusionv2`, where
+    this machine can run it, else the first pipeline it can run (`passthrough` without CUDA)."""
     runnable = available_pipelines()
-    return PREFERRED_PIPELINE if PREFERRED_PIPELINE in runnable else next(iter(runnable))
+    return SCOPE_DEFAULT_PIPELINE if SCOPE_DEFAULT_PIPELINE in runnable else next(iter(runnable))
 
 
 class LoadRequest(BaseModel):
@@ -29,7 +28,7 @@ class LoadRequest(BaseModel):
 
     pipeline_id: str = Field(
         default_factory=default_pipeline,
-        description="Omitted: longlive where this machine can run it, else passthrough",
+        description="Omitted: streamdiffusionv2 where this machine can run it, else passthrough",
     )
     pipeline_ids: list[str] | None = Field(None, description="Scope's later form: one id")
     load_params: dict[str, Any] | None = Field(

@@ -223,11 +223,11 @@ def test_a_client_may_not_choose_where_models_are_read_from(
 def test_a_load_that_names_no_pipeline_loads_one_this_machine_has(
     client: Client, wait_until: Wait, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    load(client)  # Scope's default, streamdiffusionv2, does not exist here
+    load(client)  # Scope's default, streamdiffusionv2, needs CUDA
 
     assert settled(client, wait_until)["pipeline_id"] == "passthrough"  # no CUDA here
     monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
-    assert default_pipeline() == "longlive"  # where longlive can run, as Scope's UI chooses
+    assert default_pipeline() == "streamdiffusionv2"  # where it can run, as Scope's server does
 
 
 @pytest.mark.parametrize(
