@@ -72,11 +72,15 @@ def plan_sink_window(
     sink: int,
     capacity: int,
     protect_sink: bool = True,
+    attend_whole_sink: bool = True,
 ) -> SinkWindowPlan:
     """The bookkeeping for `num_tokens` new tokens at absolute token `current_start` (§3.3).
 
     `protect_sink`: LongLive's recompute guard, a re-run never writes the sink (§3.4);
     StreamDiffusionV2 has none, so its second chunk's re-runs overwrite their sink slot.
+    `attend_whole_sink`: LongLive attends the whole sink, `buf[0:S]`, even before it has
+    filled; StreamDiffusionV2 attends only the valid `buf[0:local_end]` (§3.6), which differs
+    on its 2-frame first chunk.
     """
     current_end = current_start + num_tokens
     recompute = current_end <= global_end and current_start > 0
@@ -103,7 +107,7 @@ def plan_sink_window(
         write_start=write_start,
         drop=write_start - local_start,
         local_end=new_local_end,
-        attend_end=max(sink, new_local_end),
+        attend_end=max(sink, new_local_end) if attend_whole_sink else new_local_end,
     )
 
 
@@ -122,6 +126,7 @@ class SinkWindowCache(KVCache):
         sink_size: int,
         *,
         protect_sink: bool = True,
+        attend_whole_sink: bool = True,
         batch_size: int = 1,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
@@ -132,6 +137,7 @@ class SinkWindowCache(KVCache):
             )
         self.frame_seq_len = frame_seq_len
         self.protect_sink = protect_sink
+        self.attend_whole_sink = attend_whole_sink
         self.sink = sink_size * frame_seq_len
         self.capacity = local_attn_size * frame_seq_len
         shape = (batch_size, self.capacity, config.num_heads, config.head_dim)
@@ -149,6 +155,11 @@ class SinkWindowCache(KVCache):
             buffer.zero_()
         self.global_end = self.local_end = 0
 
+    def attended(self, layer: int, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+        """What block `layer` attends, given its planned buffer slots: those slots (MemFlow
+        puts its memory bank between the sink and the window)."""
+        return keys, values
+
     def begin(self, start_frame: int, grid: Grid) -> SinkWindowStep:
         """Plan the write and the attended slices; compute the call's RoPE rotations."""
         frames, rows, cols = grid
@@ -164,6 +175,7 @@ class SinkWindowCache(KVCache):
             self.sink,
             self.capacity,
             self.protect_sink,
+            self.attend_whole_sink,
         )
         buffer = self.keys[0]
         rotation = rope_rotation(grid, start_frame, buffer.shape[-1], buffer.device)
@@ -184,7 +196,7 @@ class SinkWindowStep(CacheStep):
         k = apply_rope(k, self.rotation)
         keys = self._write(self.cache.keys[layer], k)
         values = self._write(self.cache.values[layer], v)
-        return attention(q, keys, values)
+        return attention(q, *self.cache.attended(layer, keys, values))
 
     def _write(self, buffer: Tensor, new: Tensor) -> Tensor:
         """Roll, write the new tokens and return the attended part of one buffer."""

@@ -21,6 +21,7 @@ def streamdiffusionv2_policy(
 
     Unlike LongLive's, every pass writes its chunk's slots, even inside the sink (no recompute
     guard): the second chunk's frame lies in the sink, and its clean commit must land there.
+    And the queries attend only the valid slots: the 2-frame first chunk sees no empty third.
     """
     defaults = STREAMDIFFUSIONV2
     cache = SinkWindowCache(
@@ -29,6 +30,7 @@ def streamdiffusionv2_policy(
         defaults.local_attn_size,
         defaults.sink_size,
         protect_sink=False,
+        attend_whole_sink=False,
         device=device,
         dtype=dtype,
     )
