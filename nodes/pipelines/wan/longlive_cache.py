@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 
@@ -19,6 +21,9 @@ class LongLiveCachePolicy(CachePolicy):
     rewrites window frames and leaves the sink alone once it is past the first window.
     """
 
+    cache_type: ClassVar[type[SinkWindowCache]] = SinkWindowCache
+    """The cache it keeps (MemFlow's adds a memory bank)."""
+
     def __init__(
         self,
         config: WanConfig,
@@ -30,7 +35,7 @@ class LongLiveCachePolicy(CachePolicy):
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
-        self._cache = SinkWindowCache(
+        self._cache = self.cache_type(
             config, frame_seq_len, local_attn_size, sink_size, device=device, dtype=dtype
         )
         self.local_attn_size = local_attn_size
