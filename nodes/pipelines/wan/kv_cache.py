@@ -33,8 +33,10 @@ class KVCache(ABC):
 
     The DiT hands every block's un-rotated q, k, v to the step, so a policy owns positions
     (absolute or relative RoPE), what it stores, what it evicts and which keys a chunk sees.
-    The one subclass here is `SinkWindowCache` (LongLive's frame sink and local window); a
-    pipeline that keeps or positions its keys differently would be another subclass.
+    `SinkWindowCache` (here: LongLive's and StreamDiffusionV2's frame sink and window) and its
+    subclasses `MemoryBankCache` (memflow_cache.py) and `EmaSinkCache` (reward_forcing_cache.py)
+    are the policies so far; a pipeline that keeps or positions its keys differently (Krea's
+    recompute with an attention bias) would be another subclass.
     """
 
     @abstractmethod
