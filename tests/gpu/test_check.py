@@ -6,19 +6,27 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from check_report import GOALS, Bench, CaseResult, Stage, render, results_from_junit
 
 CHECK = Path(__file__).with_name("check")
-SECTIONS = ["# GPU check: ", "## CUDA tests", "## LongLive benchmark", "## Goals", "## Stages"]
+SECTIONS = ["# GPU check: ", "## CUDA tests", "## Wan pipelines benchmark", "## Goals", "## Stages"]
+BENCH = "Wan pipelines benchmark"
 
 
-def row(report: str, section: str, name: str) -> list[str]:
-    """The cells of the row that starts with `name` in the table under `## {section}`."""
+def rows(report: str, section: str, *first: str) -> list[list[str]]:
+    """The cells of the rows whose first cells are `first` in the table under `## {section}`."""
     text = report.split(f"\n## {section}\n")[1].split("\n## ")[0]
-    (line,) = [line for line in text.splitlines() if line.startswith(f"| {name} |")]
-    return [cell.strip() for cell in line.strip("|").split("|")]
+    table = [line.strip("|").split("|") for line in text.splitlines() if line.startswith("| ")]
+    cells = [[cell.strip() for cell in line] for line in table]
+    return [line for line in cells if line[: len(first)] == list(first)]
+
+
+def row(report: str, section: str, *first: str) -> list[str]:
+    (found,) = rows(report, section, *first)
+    return found
 
 
 def test_the_check_runs_in_tiny_mode_and_reports_every_stage(tmp_path: Path) -> None:
@@ -43,30 +51,74 @@ def test_the_check_runs_in_tiny_mode_and_reports_every_stage(tmp_path: Path) -> 
     assert "test_two_sessions_on_one_slot_stream_their_own_seeds[cuda]" in names
     if not torch.cuda.is_available():
         assert all(line.endswith("| skipped (no CUDA) |") for line in tests), names
-    for name in ("bf16 eager", "bf16 compiled"):
-        cells = row(report, "LongLive benchmark", name)
-        fps, first_frame = float(cells[1]), float(cells[4])
-        assert fps > 0 and first_frame > 0, cells
+    # Every pipeline at its default size (divided by 8), LongLive also at its anchor's.
+    eager = [line[1:5] for line in rows(report, BENCH, "bf16 eager")]
+    assert eager == [
+        ["longlive", "text", "64x32", "1000,750,500,250"],
+        ["longlive", "text", "96x48", "1000,750,500,250"],
+        ["streamdiffusionv2", "video", "64x64", "750,250"],
+        ["streamdiffusionv2", "text", "64x64", "1000,750"],
+        ["reward-forcing", "text", "64x32", "1000,750,500,250"],
+        ["memflow", "text", "64x32", "1000,750,500,250"],
+    ]
+    compiled = [line[1] for line in rows(report, BENCH, "bf16 compiled")]
+    assert compiled == ["longlive", "reward-forcing"]
+    for cells in rows(report, BENCH, "bf16 eager") + rows(report, BENCH, "bf16 compiled"):
+        fps, first_frame, to_longlive = float(cells[5]), float(cells[8]), float(cells[12])
+        assert fps > 0 and first_frame > 0 and to_longlive > 0, cells
+        assert cells[10:12] == ["-", "-"], "no peak GPU memory, no goal on a CPU"
         assert cells[-1].startswith("ok ("), cells
     if not torch.cuda.is_available():
-        assert row(report, "LongLive benchmark", "fp8 compiled")[-1] == "fp8: needs CUDA"
+        assert row(report, BENCH, "fp8 compiled")[-1] == "fp8: needs CUDA"
+    anchor_goal = row(report, "Goals", "LongLive 832x480: ≥ 25 FPS bf16 (end to end)")
+    assert anchor_goal[1] == "not evaluated"
+    assert anchor_goal[2].startswith("bf16 eager · longlive text 96x48: "), anchor_goal
+    assert row(report, "Goals", "reward-forcing 576x320: peak GPU memory ≤ 12 GB")[1:] == [
+        "not evaluated",
+        "-",
+    ]
     assert row(report, "Stages", "CUDA tests")[1] == "ok"
 
 
-FIGURES = {"denoise_fps": 40.0, "e2e_p50_ms": 430.0, "cold_first_chunk_s": 30.0}
+def figures(
+    pipeline: str, mode: str, size: str, fps: float, goal: tuple[float, str], *,
+    anchor: bool = False, first_frame_s: float = 0.3, peak_gb: float = 10.0,
+) -> dict[str, Any]:  # fmt: skip
+    """One run as the benchmark writes it, with a LongLive at 20 FPS as its baseline."""
+    goal_fps, goal_size = goal
+    return {
+        "pipeline": pipeline, "mode": mode, "resolution": size, "steps": [1000, 750],
+        "anchor": anchor, "fps": fps, "denoise_fps": 40.0, "e2e_p50_ms": 430.0,
+        "first_frame_s": first_frame_s, "cold_first_chunk_s": 30.0, "peak_gb": peak_gb,
+        "goal": {"fps": goal_fps, "resolution": goal_size, "source": "the paper", "peak_gb": 12.0},
+        "fps_per_goal": fps / goal_fps if size == goal_size else None,
+        "fps_per_longlive": fps / 20.0,
+    }  # fmt: skip
+
+
+LONGLIVE, SDV2, REWARD = (20.7, "832x480"), (30.0, "512x512"), (23.1, "576x320")
 
 
 def test_a_gpu_report_says_which_run_meets_which_goal_and_shows_what_failed() -> None:
     info = {"date": "2026-12-04 12:00 UTC", "device": "NVIDIA H200, 140 GiB", "torch": "2.11.0"}
-    fast = {**FIGURES, "fps": 27.5, "first_frame_s": 0.35, "peak_gb": 12.5}
     benches = [
-        Bench(
-            Stage("bf16 eager", "ok", 41),
-            {**FIGURES, "fps": 21.0, "first_frame_s": 0.5, "peak_gb": 11.0},
-        ),  # fmt: skip
-        Bench(Stage("bf16 compiled", "ok", 95), fast),
-        Bench(Stage("fp8 compiled", "timed out", 140, "compiling\n" * 40 + "the last line"), None),
-    ]
+        Bench(Stage("bf16 eager", "ok", 41), {"runs": [
+            figures("longlive", "text", "576x320", 20.0, LONGLIVE),
+            figures("longlive", "text", "832x480", 21.0, LONGLIVE, anchor=True,
+                    first_frame_s=0.5, peak_gb=11.0),
+            figures("streamdiffusionv2", "video", "512x512", 31.0, SDV2, peak_gb=6.0),
+            figures("reward-forcing", "text", "576x320", 22.0, REWARD),
+        ]}),
+        Bench(Stage("bf16 compiled", "ok", 95), {"runs": [
+            figures("longlive", "text", "576x320", 26.0, LONGLIVE),
+            figures("longlive", "text", "832x480", 27.5, LONGLIVE, anchor=True,
+                    first_frame_s=0.35, peak_gb=12.5),
+            figures("streamdiffusionv2", "video", "512x512", 44.0, SDV2, peak_gb=6.5),
+            figures("reward-forcing", "text", "576x320", 30.0, REWARD, peak_gb=12.1),
+        ]}),
+        Bench(Stage("fp8 compiled", "timed out", 140, "compiling\n" * 40 + "the last line"),
+              {"runs": [figures("longlive", "text", "576x320", 24.0, LONGLIVE)]}),
+    ]  # fmt: skip
     tests = [
         CaseResult("tests.gpu.test_bf16::test_bf16[cuda-moderate]", "passed"),
         CaseResult("tests.gpu.test_sessions::test_two[cuda]", "failed", "AssertionError: apart"),
@@ -81,16 +133,35 @@ def test_a_gpu_report_says_which_run_meets_which_goal_and_shows_what_failed() ->
     assert "| `tests.scope_graph.test_cuda::test_late[cuda]` | skipped: needs a GPU |" in report
     assert "`tests.gpu.test_sessions::test_two[cuda]` failed:" in report
     assert "- `tests.server.test_ui`: No module named 'playwright'" in report
-    compiled = row(report, "LongLive benchmark", "bf16 compiled")
-    assert compiled[1:] == ["27.50", "40.00", "430.0", "0.350", "30.00", "12.50", "ok (95 s)"]
-    assert row(report, "LongLive benchmark", "fp8 compiled")[-1] == "timed out (140 s)"
+    anchor = row(report, BENCH, "bf16 compiled", "longlive", "text", "832x480")
+    assert anchor[4:] == ["1000,750", "27.50", "40.00", "430.0", "0.350", "30.00", "12.50",
+                          "1.33", "1.38", "ok (95 s)"]  # fmt: skip
+    assert row(report, BENCH, "bf16 eager", "longlive", "text", "576x320")[11] == "-"
+    partial = row(report, BENCH, "fp8 compiled")
+    assert partial[1:6] == ["longlive", "text", "576x320", "1000,750", "24.00"]
+    assert partial[-1] == "timed out (140 s)", "the runs a stage finished before its timeout"
+    eager, compiled = "bf16 eager · longlive text 832x480", "bf16 compiled · longlive text 832x480"
     goals = [row(report, "Goals", goal.text)[1:] for goal in GOALS]
     assert goals == [
-        ["met: bf16 compiled", "bf16 eager: 21 ✗, bf16 compiled: 27.5 ✓"],
+        [f"met: {compiled}", f"{eager}: 21 ✗, {compiled}: 27.5 ✓"],
         ["no figures", "-"],
-        ["met: bf16 eager", "bf16 eager: 11 ✓, bf16 compiled: 12.5 ✗"],
-        ["met: bf16 compiled", "bf16 eager: 0.5 ✗, bf16 compiled: 0.35 ✓"],
+        [f"met: {compiled}", f"{eager}: 0.5 ✗, {compiled}: 0.35 ✓"],
     ]
+    reward = row(report, "Goals", "reward-forcing 576x320: ≥ 23.1 FPS, the paper")
+    assert reward[1:] == [
+        "met: bf16 compiled · reward-forcing text 576x320",
+        "bf16 eager · reward-forcing text 576x320: 22 ✗, "
+        "bf16 compiled · reward-forcing text 576x320: 30 ✓",
+    ]
+    peaks = row(report, "Goals", "reward-forcing 576x320: peak GPU memory ≤ 12 GB")
+    assert peaks[1] == "met: bf16 eager · reward-forcing text 576x320"
+    sdv2 = row(report, "Goals", "streamdiffusionv2 512x512: ≥ 30 FPS, the paper")
+    assert (
+        sdv2[1] == "met: bf16 eager · streamdiffusionv2 video 512x512, "
+        "bf16 compiled · streamdiffusionv2 video 512x512"
+    )
+    longlive_peak = row(report, "Goals", "longlive 832x480: peak GPU memory ≤ 12 GB")
+    assert longlive_peak[1] == "met: bf16 eager · longlive text 832x480"
     assert "### fp8 compiled: last lines" in report and "the last line" in report
     assert "### CUDA tests: last lines" in report
 
