@@ -162,14 +162,14 @@ class SinkWindowCache(KVCache):
         puts its memory bank between the sink and the window)."""
         return keys, values
 
-    def begin(self, start_frame: int, grid: Grid) -> SinkWindowStep:
-        """Plan the write and the attended slices; compute the call's RoPE rotations."""
+    def plan_call(self, start_frame: int, grid: Grid) -> SinkWindowPlan:
+        """Where a call over `grid` at latent frame `start_frame` writes, and what it attends."""
         frames, rows, cols = grid
         if rows * cols != self.frame_seq_len:
             raise ValueError(
                 f"{rows}x{cols} tokens per frame, but the cache was sized for {self.frame_seq_len}"
             )
-        plan = plan_sink_window(
+        return plan_sink_window(
             self.global_end,
             self.local_end,
             start_frame * self.frame_seq_len,
@@ -179,6 +179,10 @@ class SinkWindowCache(KVCache):
             self.protect_sink,
             self.attend_whole_sink,
         )
+
+    def begin(self, start_frame: int, grid: Grid) -> SinkWindowStep:
+        """Plan the write and the attended slices; compute the call's RoPE rotations."""
+        plan = self.plan_call(start_frame, grid)
         buffer = self.keys[0]
         rotation = rope_rotation(grid, start_frame, buffer.shape[-1], buffer.device)
         return SinkWindowStep(self, plan, rotation)

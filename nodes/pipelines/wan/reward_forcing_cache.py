@@ -9,7 +9,7 @@ from .attention import attention
 from .cache_policy import CacheOnlyPolicy
 from .config import WanConfig
 from .defaults import REWARD_FORCING
-from .kv_cache import Grid, SinkWindowCache, SinkWindowPlan, SinkWindowStep, plan_sink_window
+from .kv_cache import Grid, SinkWindowCache, SinkWindowPlan, SinkWindowStep
 from .rope import apply_rope, rope_rotation
 
 SINK_EMA = 0.999
@@ -52,19 +52,7 @@ class EmaSinkCache(SinkWindowCache):
     def begin(self, start_frame: int, grid: Grid) -> EmaSinkStep:
         """Plan the write (§3.3) and the RoPE rotations of the window the call attends."""
         frames, rows, cols = grid
-        if rows * cols != self.frame_seq_len:
-            raise ValueError(
-                f"{rows}x{cols} tokens per frame, but the cache was sized for {self.frame_seq_len}"
-            )
-        plan = plan_sink_window(
-            self.global_end,
-            self.local_end,
-            start_frame * self.frame_seq_len,
-            frames * self.frame_seq_len,
-            self.sink,
-            self.capacity,
-            protect_sink=False,
-        )
+        plan = self.plan_call(start_frame, grid)
         # The attended slots buf[0:S] ++ buf[max(S, local_end − (Lc − S)) : local_end] are one
         # slice (see plan_sink_window); keys take its frames' positions in order, queries the
         # last F of them: tokens are (frame, row, col) ordered, so that is the table's tail.
