@@ -79,6 +79,13 @@ class NodeContext:
         self.stream = stream
         self.logger = logging.getLogger(f"scope_graph.node.{node_id}")
         self.weights = weights
+        self.settled: dict[str, Any] = {}
+        """Param updates the node made during the current call (see `settle_params`)."""
+
+    def settle_params(self, **updates: Any) -> None:
+        """Change this node's own params once the current call ends, unless an update of
+        those keys is queued already (a finished prompt transition becomes the prompts)."""
+        self.settled.update(updates)
 
     def shared(self, key: str, load: Callable[[], T]) -> T:
         """Weights shared by every run whose node has the same type, `Node.weights_key` and `key`.

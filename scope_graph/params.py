@@ -82,12 +82,11 @@ class ParamState:
                 self._pending = {}
             return self._current
 
-    def after_call(self) -> None:
-        """One-shot params go back to their defaults unless a new value is already queued."""
-        if not self._one_shots:
-            return
+    def after_call(self, settled: dict[str, Any] | None = None) -> None:
+        """One-shot params go back to their defaults and the node's `settled` updates apply;
+        an update already queued is applied over both by the next call."""
         with self._lock:
             used = self._one_shots & self._current.model_fields_set
-            if used:
+            if used or settled:
                 kept = self._current.model_dump(exclude_unset=True, exclude=used)
-                self._current = self._type.model_validate(kept)
+                self._current = self._type.model_validate({**kept, **(settled or {})})

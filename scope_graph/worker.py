@@ -132,7 +132,8 @@ class NodeWorker:
             }
             outputs = self.node.process(inputs, params) or {}
         finished = time.perf_counter()
-        self.params.after_call()
+        self.params.after_call(self.context.settled)
+        self.context.settled = {}
         frames_in = max((len(v) for v in inputs.values() if isinstance(v, Frames)), default=0)
         frames_out = max((len(v) for v in outputs.values() if isinstance(v, Frames)), default=0)
         self.stats.record(started, finished, frames_in, frames_out)

@@ -154,6 +154,18 @@ class WanPipeline(Node):
         conditioning = self.conditioning.next_chunk(
             prompts or "", transition, params.prompt_interpolation_method
         )
+        if transition is not None and not conditioning.transition_active:
+            # Done, or cut short by new prompts: the transition leaves the params (as Scope
+            # drops it), so the same one sent again runs again; a finished one's target
+            # becomes the prompts.
+            settled: dict[str, Any] = {"transition": None}
+            if self.conditioning.arrived_at(
+                transition.target_prompts, params.prompt_interpolation_method
+            ):
+                settled["prompts"] = [
+                    {"text": p.text, "weight": p.weight} for p in transition.target_prompts
+                ]
+            self.context.settle_params(**settled)
         defaults = self.defaults
         steps = tuple(params.denoising_step_list)
         if "denoising_step_list" not in params.model_fields_set:

@@ -65,6 +65,9 @@ class Sessions:
         """Answer `offer` with a new session. Raises ProtocolError or ParamError (bad initial
         parameters), PipelineNotLoaded, OfferError (an offer that cannot be answered)."""
         initial = validate_parameters(offer.initialParameters or {}, InitialParameters)
+        # Scope: a session's mode comes only from `input_mode`, absent meaning text, whatever
+        # mode the pipeline itself defaults to (StreamDiffusionV2's node: video).
+        initial.setdefault("input_mode", "text")
         loaded = self.pipelines.loaded()
         if loaded is None:
             raise PipelineNotLoaded

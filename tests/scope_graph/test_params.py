@@ -79,6 +79,15 @@ def test_a_one_shot_queued_during_a_call_is_kept_for_the_next() -> None:
     assert params.for_call().reset is False
 
 
+def test_what_a_node_settles_applies_after_its_call_under_updates_queued_meanwhile() -> None:
+    params = state(a=1, b=1)
+    params.for_call()
+    params.submit({"b": 5})  # a client's update, queued while the call runs
+    params.after_call({"a": 2, "b": 3})
+
+    assert params.for_call() == ProbeParams(a=2, b=5)
+
+
 # --- Params in a run -------------------------------------------------------------------
 
 PROBE = """

@@ -130,6 +130,11 @@ class Conditioning:
         """A transition has steps left (the node keeps or drops its `transition` param by it)."""
         return self._transition is not None
 
+    def arrived_at(self, prompts: Sequence[PromptInput], spatial_method: Method = "linear") -> bool:
+        """No transition is under way and the conditioning holds the blend of `prompts`."""
+        target = (normalize_prompts(prompts), spatial_method)
+        return not self.transition_active and self._target == target
+
     def next_chunk(
         self,
         prompts: str | Sequence[PromptInput],

@@ -38,12 +38,19 @@ def ui_server(tmp_path: Path) -> Iterator[LiveServer]:
         live.stop()
 
 
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_models(tmp_path_factory.mktemp("models"))
+
+
 @pytest.fixture
-def longlive_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
-    """A live server whose models folder holds the tiny random longlive models (CPU allowed)."""
-    models = write_tiny_models(tmp_path / "models")
+def wan_server(
+    tiny_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LiveServer]:
+    """A live server whose models folder holds the tiny random models of every Wan pipeline
+    (CPU allowed)."""
     monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
-    live = start_server(ServerSettings(models_dir=models, logs_dir=tmp_path / "logs"))
+    live = start_server(ServerSettings(models_dir=tiny_models, logs_dir=tmp_path / "logs"))
     try:
         yield live
     finally:
@@ -161,9 +168,9 @@ def test_camera_through_passthrough_pause_graph_and_a_downloaded_recording(
 
 
 def test_longlive_controls_prompts_and_transitions_reach_the_pipeline(
-    longlive_server: LiveServer, open_ui: Callable[[str], Any], test_output: Path
+    wan_server: LiveServer, open_ui: Callable[[str], Any], test_output: Path
 ) -> None:
-    page = open_ui(longlive_server.url + "/?pipeline=longlive")
+    page = open_ui(wan_server.url + "/?pipeline=longlive")
     assert page.is_checked("[name=mode][value=text]")
     for param in ("denoising_step_list", "noise_scale", "noise_controller", "manage_cache"):
         assert page.locator(f'#controls [data-param="{param}"]').count() == 1, param
@@ -174,7 +181,7 @@ def test_longlive_controls_prompts_and_transitions_reach_the_pipeline(
     page.click("#start")
     page.wait_for_function("window.scopeUI.framesShown > 5", timeout=WAIT_MS)
     session_id = page.evaluate("window.scopeUI.sessionId")
-    run = longlive_server.state.sessions.get(session_id).run
+    run = wan_server.state.sessions.get(session_id).run
     assert run.params("pipeline").input_mode == "text"
 
     def reaches(check: Callable[[Any], bool]) -> None:
@@ -195,24 +202,57 @@ def test_longlive_controls_prompts_and_transitions_reach_the_pipeline(
     page.uncheck('[data-param="manage_cache"] input')
     reaches(lambda p: p.manage_cache is False)
 
-    page.fill("#transition-steps", "3")
+    # Enough steps (chunks) that the transition is still running when it is looked at: a
+    # finished one leaves the params.
+    page.fill("#transition-steps", "8")
     page.select_option("#transition-method", "slerp")
     prompt.fill("blue sky")
     page.click("#send-prompt")
     reaches(
         lambda p: p.transition is not None and p.transition.target_prompts[0].text == "blue sky"
     )
-    assert run.params("pipeline").transition.num_steps == 3
+    assert run.params("pipeline").transition.num_steps == 8
     page.click("#reset-cache")
     page.screenshot(path=test_output / "longlive-text-mode.png")
     page.wait_for_timeout(500)
     assert not [m for m in page.evaluate("window.scopeUI.messages") if m.get("type") == "error"]
 
     # A reload keeps the artist's prompts (per mode, in this browser).
-    page.goto(longlive_server.url + "/")
+    page.goto(wan_server.url + "/")
     page.wait_for_function("!document.querySelector('#start').disabled", timeout=WAIT_MS)
     assert page.input_value("#pipeline") == "longlive"
     assert page.input_value(".prompt-row textarea") == "blue sky"
+
+
+@pytest.mark.parametrize(
+    ("pipeline_id", "mode"),
+    [("streamdiffusionv2", "video"), ("reward-forcing", "text"), ("memflow", "text")],
+)
+def test_each_wan_pipeline_streams_in_its_default_mode(
+    wan_server: LiveServer,
+    open_ui: Callable[[str], Any],
+    test_output: Path,
+    pipeline_id: str,
+    mode: str,
+) -> None:
+    page = open_ui(f"{wan_server.url}/?pipeline={pipeline_id}")
+    assert page.is_checked(f"[name=mode][value={mode}]")
+    assert page.is_visible("#source-pick") == (mode == "video")  # video mode: the camera
+    page.click("#load-panel summary")
+    page.fill("#width", "48")
+    page.fill("#height", "32")
+
+    page.click("#start")
+    page.wait_for_function("window.scopeUI.framesShown > 5", timeout=WAIT_MS)
+    assert page.evaluate("[output.videoWidth, output.videoHeight]") == [48, 32]
+    session = wan_server.state.sessions.get(page.evaluate("window.scopeUI.sessionId"))
+    assert session.run.params("pipeline").input_mode == mode
+    assert wan_server.state.pipelines.loaded().pipeline_id == pipeline_id
+    page.screenshot(path=test_output / f"{pipeline_id}.png")
+    shown = page.evaluate("window.scopeUI.framesShown")
+    page.click("#reset-cache")  # the run restarts, and frames keep coming
+    page.wait_for_function(f"window.scopeUI.framesShown > {shown + 5}", timeout=WAIT_MS)
+    assert not [m for m in page.evaluate("window.scopeUI.messages") if m.get("type") == "error"]
 
 
 def test_missing_models_open_the_download_dialog(
