@@ -1,34 +1,29 @@
-"""The `memflow` node on tiny random models in the real layout, driven by the node harness."""
+"""The `memflow` node on tiny random models in the real layout, driven by the node harness.
+
+Frames per call, reset_cache, its files and its built-in LoRA are tested with every Wan
+pipeline's in test_wan_pipelines.py; MemFlow's memory bank is tested here.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-import pytest
 import torch
+from wan_nodes import assert_same_json, clip, generate, harness, longlive_schema_as, push
 
 from nodes.pipelines.memflow import MemFlow
-from nodes.pipelines.wan.components import MEMFLOW_FILES, GeneratorFiles, load_generator
 from nodes.pipelines.wan.config import WanConfig
 from nodes.pipelines.wan.longlive_cache import LongLiveCachePolicy
 from nodes.pipelines.wan.memflow_cache import MemFlowCachePolicy
-from nodes.pipelines.wan.tiny import write_tiny_models
-from scope_graph.frames import Frames
-from scope_graph.harness import NodeHarness
-from scope_graph.model_store import is_downloaded
 from scope_graph.scope_pipelines import RegisteredPipeline, all_pipelines
 
-SCOPE = json.loads(
-    (Path(__file__).parents[2] / "scope_graph" / "data" / "scope_schemas.json").read_text()
+DESCRIPTION = (
+    "A streaming pipeline and autoregressive video diffusion model from Kling. The model "
+    "is trained using Self-Forcing on Wan2.1 1.3b based on the LongLive training and "
+    "inference pipeline with the additions of a memory bank to improve long context "
+    "consistency."
 )
-RED = [{"text": "a red fox"}]
-
-
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_models(tmp_path_factory.mktemp("models"))
+"""scope-api §7.3, word for word."""
 
 
 class MemFlowWithoutBank(MemFlow):
@@ -40,29 +35,8 @@ class MemFlowWithoutBank(MemFlow):
         return LongLiveCachePolicy(model, frame_seq_len, device=device, dtype=dtype)
 
 
-def harness(
-    models_dir: Path, params: dict[str, Any] | None = None, node: type[MemFlow] = MemFlow
-) -> NodeHarness:
-    config = {"height": 32, "width": 48, "models_dir": str(models_dir)}
-    return NodeHarness(node, config, {"prompts": RED, **(params or {})})
-
-
-def generate(h: NodeHarness, calls: int = 1) -> list[Frames]:
-    out = []
-    for _ in range(calls):
-        assert h.run(1) == 1
-        out += h.pull("video")
-    return out
-
-
-def clip(first: int, count: int = 12) -> Frames:
-    gen = torch.Generator().manual_seed(first)
-    data = torch.randint(0, 256, (count, 40, 40, 3), dtype=torch.uint8, generator=gen)
-    return Frames(data, tuple((first + i) / 30 for i in range(count)))
-
-
 def test_text_mode_makes_9_then_12_frames_and_the_bank_changes_them(models_dir: Path) -> None:
-    with harness(models_dir) as memflow, harness(models_dir, node=MemFlowWithoutBank) as plain:
+    with harness(MemFlow, models_dir) as memflow, harness(MemFlowWithoutBank, models_dir) as plain:
         policy = memflow.node.generator.policy
         assert isinstance(policy, MemFlowCachePolicy)
         ours, theirs = generate(memflow, 2), generate(plain, 2)
@@ -73,19 +47,15 @@ def test_text_mode_makes_9_then_12_frames_and_the_bank_changes_them(models_dir: 
     assert not torch.equal(ours[1].data, theirs[1].data), "chunk 1 attends the bank"
 
 
-def test_video_mode_takes_12_and_makes_13_then_12(models_dir: Path) -> None:
-    with harness(models_dir, {"input_mode": "video"}) as h:
-        assert h.node.requirements(h.params).frames_per_call == 12
-        assert h.push("video", clip(0)) == 1
-        (first,) = h.pull("video")
-        assert h.push("video", clip(12)) == 1
-        (second,) = h.pull("video")
-        assert h.node.generator.policy.cache.bank_frames == 1
+def test_video_mode_fills_the_bank_too(models_dir: Path) -> None:
+    with harness(MemFlow, models_dir, {"input_mode": "video"}) as h:
+        first, second = push(h, clip(0, 12)), push(h, clip(12, 12))
+        assert h.node.generator.policy.cache.bank_frames == 1, "chunks are counted in video mode"
     assert (len(first), len(second)) == (13, 12)
 
 
-def test_reset_cache_restarts_identically_bank_included(models_dir: Path) -> None:
-    with harness(models_dir) as h:
+def test_reset_cache_empties_the_bank(models_dir: Path) -> None:
+    with harness(MemFlow, models_dir) as h:
         before = generate(h, 2)
         cache = h.node.generator.policy.cache
         assert cache.bank_frames == 1 and cache.bank_keys[0].any()
@@ -96,50 +66,9 @@ def test_reset_cache_restarts_identically_bank_included(models_dir: Path) -> Non
     assert len(after) == 9 and torch.equal(after.data, before[0].data)
 
 
-def test_schema_is_scopes_memflow_entry(models_dir: Path) -> None:
+def test_schema_is_scopes_memflow_entry() -> None:
     pipeline = all_pipelines()["memflow"]
     assert pipeline == RegisteredPipeline("memflow", "memflow", MemFlow)
-    got = pipeline.schema().model_dump(mode="json")
     # scope-api §7.3: LongLive's entry but for name, description and docs; no LoRA or VACE yet.
-    longlive = SCOPE["longlive"]
-    expected = {
-        **longlive,
-        "id": "memflow",
-        "name": "MemFlow",
-        "description": (
-            "A streaming pipeline and autoregressive video diffusion model from Kling. The model "
-            "is trained using Self-Forcing on Wan2.1 1.3b based on the LongLive training and "
-            "inference pipeline with the additions of a memory bank to improve long context "
-            "consistency."
-        ),
-        "docs_url": longlive["docs_url"].replace("/longlive/", "/memflow/"),
-        "supports_lora": False,
-        "supports_vace": False,
-        "config_schema": {**longlive["config_schema"], "title": "MemFlowConfig"},
-    }
-    assert json.dumps(got, indent=2) == json.dumps(expected, indent=2)
-
-
-def test_the_artifacts_are_memflows_and_the_tiny_folder_holds_them(
-    models_dir: Path, tmp_path: Path
-) -> None:
-    info = MemFlow.scope_pipeline
-    assert info is not None
-    assert [(a.repo_id, a.files) for a in info.artifacts][-1] == (
-        "KlingTeam/MemFlow",
-        ("base.pt", "lora.pt"),
-    )
-    assert is_downloaded(info, models_dir)
-    assert not is_downloaded(info, tmp_path)
-
-
-def test_the_builtin_lora_is_merged(models_dir: Path) -> None:
-    cpu = torch.device("cpu")
-    merged = load_generator(models_dir, MEMFLOW_FILES, cpu)
-    plain = GeneratorFiles(MEMFLOW_FILES.checkpoint, MEMFLOW_FILES.nested_key)
-    unmerged = load_generator(models_dir, plain, cpu)
-    lora = torch.load(models_dir / str(MEMFLOW_FILES.lora))["generator_lora"]
-    prefix = "base_model.model.blocks.0.self_attn.q"
-    delta = lora[f"{prefix}.lora_B.weight"] @ lora[f"{prefix}.lora_A.weight"]
-    expected = unmerged.blocks[0].self_attn.q.weight + delta
-    torch.testing.assert_close(merged.blocks[0].self_attn.q.weight, expected)
+    expected = longlive_schema_as("memflow", "MemFlow", DESCRIPTION)
+    assert_same_json(pipeline.schema().model_dump(mode="json"), expected)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 import torch
 from torch import Tensor
+from wan_dit import random_dit
 
 from nodes.pipelines.wan.config import WanConfig
 from nodes.pipelines.wan.defaults import MEMFLOW
@@ -222,12 +223,7 @@ DIT_FSL = 4  # (4 / 2) · (4 / 2)
 
 @pytest.fixture(scope="module")
 def model() -> CausalWanModel:
-    torch.manual_seed(0)
-    model = CausalWanModel(DIT).eval()
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(torch.randn_like(param) * 0.1)
-    return model
+    return random_dit(DIT)
 
 
 def text_chunk(gen: ChunkGenerator, first: bool) -> Tensor:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pytest
 import torch
 from torch import Tensor
+from wan_dit import random_dit
 
 from nodes.pipelines.wan.config import WanConfig
 from nodes.pipelines.wan.defaults import STREAMDIFFUSIONV2
@@ -39,12 +40,7 @@ Slot = tuple[int, int]
 
 @pytest.fixture(scope="module")
 def model() -> CausalWanModel:
-    torch.manual_seed(0)
-    model = CausalWanModel(CONFIG).eval()
-    with torch.no_grad():  # off its init, so every block's attention matters
-        for param in model.parameters():
-            param.add_(torch.randn_like(param) * 0.1)
-    return model
+    return random_dit(CONFIG)
 
 
 @dataclass
