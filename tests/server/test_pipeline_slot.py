@@ -138,7 +138,7 @@ def test_longlive_in_the_slot_holds_the_weights_sessions_share_and_no_kv_cache(
             super().__init__(*args, **kwargs)
             kv_caches.append(self)
 
-    monkeypatch.setattr(longlive_cache, "SinkWindowCache", Counted)
+    monkeypatch.setattr(longlive_cache.LongLiveCachePolicy, "cache_type", Counted)
     config = {"height": 32, "width": 48, "models_dir": str(write_tiny_models(tmp_path))}
     manager.load(all_pipelines()["longlive"], LongLive.Config(**config))
 
