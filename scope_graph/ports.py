@@ -14,6 +14,10 @@ class PortType(str, Enum):
     MASK = "mask"
     TEXT = "text"
     NUMBER = "number"
+    LORA = "lora"
+    """A stack of LoRA files with their scales, for a pipeline's DiT."""
+    VACE = "vace"
+    """VACE settings (reference images, context scale) for a pipeline."""
     ANY = "any"
 
     def accepts(self, other: PortType) -> bool:
@@ -42,3 +46,11 @@ def video(name: str = "video", *, optional: bool = False, description: str = "")
 
 def image(name: str, *, optional: bool = False, description: str = "") -> Port:
     return Port(name, PortType.IMAGE, optional, description)
+
+
+def lora(name: str = "loras", *, optional: bool = False, description: str = "") -> Port:
+    return Port(name, PortType.LORA, optional, description)
+
+
+def vace(name: str = "vace", *, optional: bool = False, description: str = "") -> Port:
+    return Port(name, PortType.VACE, optional, description)

@@ -60,6 +60,7 @@ class NodeWorker:
         self._params_version = 0
         self._idle_at = -1
         self._seen_version = 0  # the params version the node last saw (a call, or the hook)
+        self._called_at = -1  # the params version of the last call (value-driven nodes rerun)
         params.on_submit = self._params_changed
 
     @property
@@ -114,7 +115,7 @@ class NodeWorker:
             self.context.weights.release()
 
     def _call(self, inputs: dict[str, Any]) -> None:
-        version = self._seen_version = self._params_version
+        version = self._seen_version = self._called_at = self._params_version
         params = self.params.for_call()
         self.state = NodeState.RUNNING
         started = time.perf_counter()
@@ -209,7 +210,11 @@ class NodeWorker:
         required = [s for p, s in self.value_inputs.items() if not self.node.input(p).optional]
         if any(s.closed and not s.has_value for s in required):
             return _Wait.DONE
-        values_ready = all(s.has_value for s in required)
+        # A wired optional value (a LoRA stack, VACE settings) is awaited for the first call
+        # too, unless its producer ended without one.
+        values_ready = all(
+            s.has_value or (s.closed and s not in required) for s in self.value_inputs.values()
+        )
         requirements = self.node.requirements(self.params.current)
         self._need = need = requirements.frames_per_call
         selected = requirements.inputs
@@ -228,7 +233,11 @@ class NodeWorker:
         if self.free_running or self.frame_inputs:
             idle = self._idle_at == self._params_version
             return None if values_ready and not idle else _Wait.WAIT
-        if any(s.fresh for s in self.value_inputs.values()):
+        # Value-driven: a fresh value, or new params since the last call (a LoRA's scale).
+        if (
+            any(s.fresh for s in self.value_inputs.values())
+            or self._called_at != self._params_version
+        ):
             return None if values_ready else _Wait.WAIT
         return _Wait.DONE if all(s.closed for s in self.value_inputs.values()) else _Wait.WAIT
 

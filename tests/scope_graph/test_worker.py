@@ -100,3 +100,48 @@ def test_latest_edge_smaller_than_the_chunk_still_feeds_the_node(make_graph, sta
 
     assert run.node("gen").chunk_sizes == [4]
     assert run.node("sink").pts == [0.0, 0.1, 0.2, 0.3]
+
+
+def test_a_wired_optional_value_is_awaited_for_the_first_call(make_graph, start_run) -> None:
+    graph = make_graph(
+        """
+        nodes:
+          lora: {type: number_chain, params: {offset: 5}}
+          gen:  {type: number_generator}
+          sink: {type: sink}
+        edges: [lora.number -> gen.number, gen.video -> sink.video]
+        """
+    )
+    run = start_run(graph, "offline")
+    gen = run.node("gen")
+    gen.wait_for(lambda: gen.calls >= 3)
+
+    assert set(gen.numbers) == {5}  # never called before the value arrived
+    run.stop()
+
+
+def test_a_value_driven_chain_reruns_on_a_param_update(make_graph, start_run) -> None:
+    graph = make_graph(
+        """
+        nodes:
+          first:  {type: number_chain, params: {offset: 1}}
+          second: {type: number_chain, params: {offset: 10}}
+          gen:    {type: number_generator}
+          sink:   {type: sink}
+        edges:
+          - first.number -> second.number
+          - second.number -> gen.number
+          - gen.video -> sink.video
+        """
+    )
+    run = start_run(graph, "offline")
+    gen = run.node("gen")
+    gen.wait_for(lambda: 11 in gen.numbers)
+
+    run.update_params({"second.offset": 20})  # no new input: the param alone reruns `second`
+    gen.wait_for(lambda: 21 in gen.numbers)
+    run.update_params({"first.offset": 2})
+    gen.wait_for(lambda: 22 in gen.numbers)
+
+    assert run.node("second").emitted == [11, 21, 22]
+    run.stop()

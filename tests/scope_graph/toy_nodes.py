@@ -26,7 +26,7 @@ from scope_graph.node import (
     Requirements,
     one_shot,
 )
-from scope_graph.ports import image, video
+from scope_graph.ports import Port, PortType, image, video
 from scope_graph.registry import register
 
 WAIT = 10.0
@@ -349,3 +349,51 @@ class PendingClock(ManualClock):
                 lambda: self.pending is not None and abs(self.pending - t) < 1e-9, timeout
             )
             assert found, f"nothing waited for t={t} (pending: {self.pending})"
+
+
+class OffsetParams(NodeParams):
+    offset: int = 0
+
+
+def number(name: str, *, optional: bool = False) -> Port:
+    return Port(name, PortType.NUMBER, optional)
+
+
+@register("number_chain")
+class NumberChain(Recorded):
+    """Value-driven: emits its input number (0 when unwired) plus its `offset` param, once per
+    fresh input or param update; with nothing wired it emits once, then idles until new params."""
+
+    Params = OffsetParams
+    inputs = (number("number", optional=True),)
+    outputs = (number("number"),)
+
+    def __init__(self, config: NodeConfig) -> None:
+        super().__init__(config)
+        self.emitted: list[int] = []
+        self._last: int | None = None
+
+    def process(self, inputs: dict[str, Any], params: OffsetParams) -> dict[str, Any]:
+        value = inputs.get("number", 0) + params.offset
+        if value == self._last:
+            self.record()
+            return {}
+        self._last = value
+        self.record(lambda: self.emitted.append(value))
+        return {"number": value}
+
+
+@register("number_generator")
+class NumberGenerator(Recorded):
+    """A generator (optional video input) that records the optional number each call got."""
+
+    inputs = (video(optional=True), number("number", optional=True))
+    outputs = (video(),)
+
+    def __init__(self, config: NodeConfig) -> None:
+        super().__init__(config)
+        self.numbers: list[int | None] = []
+
+    def process(self, inputs: dict[str, Any], params: NodeParams) -> dict[str, Any]:
+        self.record(lambda: self.numbers.append(inputs.get("number")))
+        return {"video": frames_of(self.calls, 1, 10.0)}
