@@ -99,17 +99,23 @@ def merge_builtin_lora(model: nn.Module, path: str | Path) -> int:
         if problems:
             raise CheckpointError(f"{path}: not a LoRA of this DiT: {'; '.join(problems)}")
         model.load_state_dict(renamed, strict=False)
-        with torch.no_grad():
-            for module in model.modules():
-                if isinstance(module, LoraLayer):
-                    module.merge(safe_merge=True, adapter_names=[ADAPTER])
+        merge_adapters(model)
     finally:
-        _unwrap(model)
+        unwrap_lora(model)
     logger.info("merged the built-in LoRA %s (rank %d, %d modules)", path, rank, len(targets))
     return rank
 
 
-def _unwrap(model: nn.Module) -> None:
+def merge_adapters(model: nn.Module) -> None:
+    """Merge every adapter of every PEFT LoRA layer into its base weight (safe merge, which
+    refuses non-finite results); the layers stay until `unwrap_lora`."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, LoraLayer):
+                module.merge(safe_merge=True, adapter_names=list(module.lora_A))
+
+
+def unwrap_lora(model: nn.Module) -> None:
     """Put each LoRA layer's base layer (merged or not) back in its place."""
     for name, module in list(model.named_modules()):
         if isinstance(module, LoraLayer):
