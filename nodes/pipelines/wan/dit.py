@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -10,7 +11,11 @@ from torch import Tensor, nn
 
 from .attention import attention
 from .config import WanConfig
-from .kv_cache import CacheStep, KVCache
+from .kv_cache import CacheStep, Grid, KVCache
+from .rope import apply_rope, rope_rotation
+
+if TYPE_CHECKING:
+    from .vace import VaceBlock, VaceContext
 
 
 def sinusoidal_embedding(t: Tensor, dim: int) -> Tensor:
@@ -153,6 +158,23 @@ class TextContext:
 
     keys: tuple[Tensor, ...]
     values: tuple[Tensor, ...]
+    embedded: Tensor
+    """The embedded text `[B, text_len, D]`, which VACE's hint blocks project themselves."""
+
+
+class ChunkLocalStep(CacheStep):
+    """Uncached, unmasked self-attention over one call's tokens, RoPE frames from 0 (VACE)."""
+
+    def __init__(self, grid: Grid, head_dim: int, device: torch.device) -> None:
+        self.rotation = rope_rotation(grid, 0, head_dim, device)
+
+    def attend(self, layer: int, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """Bidirectional attention of the real tokens only (no padding to a block multiple)."""
+        return attention(apply_rope(q, self.rotation), apply_rope(k, self.rotation), v)
+
+    def finish(self) -> None:
+        """Nothing is kept."""
+        return None
 
 
 class CausalWanModel(nn.Module):
@@ -174,6 +196,10 @@ class CausalWanModel(nn.Module):
         self.time_projection = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
         self.blocks = nn.ModuleList(CausalWanBlock(config) for _ in range(config.num_layers))
         self.head = Head(config)
+        # Set by `vace.attach_vace`: the hint blocks, their patch embedding and target layers.
+        self.vace_blocks: nn.ModuleList | None = None
+        self.vace_patch_embedding: nn.Conv3d | None = None
+        self.vace_layers: tuple[int, ...] = ()
 
     @property
     def dtype(self) -> torch.dtype:
@@ -191,15 +217,23 @@ class CausalWanModel(nn.Module):
         padded = F.pad(prompt_embeds.to(self.dtype), (0, 0, 0, self.config.text_len - rows))
         context = self.text_embedding(padded)
         projected = [block.cross_attn.project_context(context) for block in self.blocks]
-        return TextContext(tuple(k for k, _ in projected), tuple(v for _, v in projected))
+        keys = tuple(k for k, _ in projected)
+        return TextContext(keys, tuple(v for _, v in projected), context)
 
     def forward(
-        self, x: Tensor, t: Tensor, context: TextContext, cache: KVCache, start_frame: int
+        self,
+        x: Tensor,
+        t: Tensor,
+        context: TextContext,
+        cache: KVCache,
+        start_frame: int,
+        vace: VaceContext | None = None,
     ) -> Tensor:
         """Flow prediction for latents `x` `[B, F, in_dim, h, w]` at timesteps `t` `[B, F]`.
 
         `start_frame` is the absolute latent index of `x`'s first frame; the cache policy
-        decides what is written and attended. Returns `[B, F, out_dim, h, w]`.
+        decides what is written and attended. `vace` adds the VACE hints (§7.2) after the
+        hinted blocks. Returns `[B, F, out_dim, h, w]`.
         """
         batch, frames = t.shape
         tokens = self.patch_embedding(x.transpose(1, 2).to(self.dtype))
@@ -211,12 +245,45 @@ class CausalWanModel(nn.Module):
         e = self.time_embedding(sinusoid)
         e0 = self.time_projection(e).unflatten(1, (6, -1)).unflatten(0, (batch, frames))
         e = e.unflatten(0, (batch, frames))
+        hints = {} if vace is None else self.vace_hints(tokens, grid, e0, context, vace)
         step = cache.begin(start_frame, grid)
         for layer, block in enumerate(self.blocks):
             kv = (context.keys[layer], context.values[layer])
             tokens = block(tokens, e0, kv, step, layer)
+            if layer in hints:
+                tokens = tokens + hints[layer]
         step.finish()
         return self.unpatchify(self.head(tokens, e), grid)
+
+    def vace_hints(
+        self, x_tokens: Tensor, grid: Grid, e0: Tensor, context: TextContext, vace: VaceContext
+    ) -> dict[int, Tensor]:
+        """Each hinted layer's `scale · hint` `[B, L, D]` for the noisy chunk's tokens (§7.2)."""
+        if self.vace_blocks is None or self.vace_patch_embedding is None:
+            raise ValueError("VACE conditioning was given, but no VACE module is attached")
+        if vace.scale == 0:
+            return {}  # hints scaled by 0 change nothing: skip the hint blocks
+        latents, batch = vace.latents, x_tokens.shape[0]
+        _, ph, pw = self.config.patch_size
+        size = (grid[1] * ph, grid[2] * pw)
+        if latents.ndim != 5 or latents.shape[0] not in (1, batch) or latents.shape[3:] != size:
+            raise ValueError(
+                f"VACE latents {tuple(latents.shape)} do not fit the chunk: expected "
+                f"[1 or {batch}, channels, frames, {size[0]}, {size[1]}]"
+            )
+        c = self.vace_patch_embedding(latents.to(x_tokens.device, self.dtype))
+        c = c.flatten(2).transpose(1, 2).expand(batch, -1, -1)
+        # The hint stream has the noisy chunk's length: extra frames are cut, missing ones zero.
+        length = x_tokens.shape[1]
+        c = F.pad(c[:, :length], (0, 0, 0, max(0, length - c.shape[1])))
+        step = ChunkLocalStep(grid, self.config.head_dim, x_tokens.device)
+        hints: dict[int, Tensor] = {}
+        blocks: list[VaceBlock] = list(self.vace_blocks)  # type: ignore[arg-type]
+        for layer, block in zip(self.vace_layers, blocks, strict=True):
+            kv = block.cross_attn.project_context(context.embedded)
+            c, hint = block.hint(c, x_tokens, e0, kv, step)
+            hints[layer] = vace.scale * hint
+        return hints
 
     def unpatchify(self, out: Tensor, grid: tuple[int, int, int]) -> Tensor:
         """`[B, F·h'·w', out_dim·pt·ph·pw]` → `[B, F·pt, out_dim, h'·ph, w'·pw]` latents.

@@ -15,6 +15,7 @@ from .noise_controller import MotionNoiseController
 from .prompts import ChunkConditioning
 from .rope import MAX_FRAMES
 from .scheduler import FlowMatchScheduler, denoise, denoising_steps
+from .vace import VaceContext
 
 logger = logging.getLogger(__name__)
 
@@ -168,12 +169,18 @@ class ChunkGenerator:
 
     @torch.no_grad()
     def generate(
-        self, plan: ChunkPlan, video_latents: Tensor | None = None, video: Tensor | None = None
+        self,
+        plan: ChunkPlan,
+        video_latents: Tensor | None = None,
+        video: Tensor | None = None,
+        vace: VaceContext | None = None,
     ) -> Tensor:
         """Denoise the prepared chunk; its clean latents `[1, F, C, h, w]`.
 
         Video mode takes the VAE latents of the chunk's input frames and, with the noise
         controller on, those frames `[1, 3, T, H, W]` in [-1, 1]; text mode takes neither.
+        `vace` conditions the denoising steps only: the recache and the commit pass run without
+        it, so the KV cache never holds hint contributions (§7.2).
         """
         if plan is not self._pending:
             raise RuntimeError("generate() takes the plan of the last prepare() call, once")
@@ -192,7 +199,8 @@ class ChunkGenerator:
 
         def predict_x0(latents: Tensor, t: int) -> Tensor:
             timesteps = torch.full((1, frames), t, dtype=torch.int64, device=self._device)
-            return self.scheduler.flow_to_x0(dit(latents, timesteps, start), latents, timesteps)
+            flow = self.model(latents, timesteps, context, self.policy.cache, start, vace=vace)
+            return self.scheduler.flow_to_x0(flow, latents, timesteps)
 
         steps = denoising_steps(params.denoising_steps, noise_scale)
         x0 = denoise(x, steps, predict_x0, self.scheduler, rng)

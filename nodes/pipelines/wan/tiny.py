@@ -2,8 +2,8 @@
 
 `write_tiny_models(models_dir)` writes everything the 1.3B Wan pipeline nodes load, where Scope
 keeps it: the Wan config, VAE and tokenizer, the fp8 UMT5 encoder, the VACE module, and each
-pipeline's generator (LongLive, StreamDiffusionV2, Reward Forcing, MemFlow) and built-in LoRA.
-The sizes are tiny, the formats are the published ones, so the files go through exactly the
+pipeline's generator (LongLive, StreamDiffusionV2, Reward Forcing, MemFlow) and built-in LoRA,
+and a user LoRA in each file format the pipelines read (`<models_dir>/lora/`). The sizes are tiny, the formats are the published ones, so the files go through exactly the
 loading code the real ones do.
 """
 
@@ -22,6 +22,8 @@ from .config import WanConfig
 from .dit import CausalWanModel
 from .lora import block_linears
 from .text_encoder import ENCODER_FILE, TOKENIZER_DIR, UMT5Config
+from .tiny_loras import write_tiny_loras
+from .vace import VACE_IN_DIM
 from .vae import VAE_FILE, WanVAE
 from .vae_blocks import VAEConfig
 
@@ -57,8 +59,6 @@ DIT_TINY = {
 }
 """`Wan2.1-T2V-1.3B/config.json` with small sizes; the text width is the encoder's."""
 LORA_RANK = 4
-
-VACE_IN_DIM = 96
 
 
 def write_umt5(path: Path, config: UMT5Config = UMT5_TINY, seed: int = 0) -> None:
@@ -145,24 +145,33 @@ def random_longlive_lora(config: WanConfig, rank: int = LORA_RANK, seed: int = 1
 
 def vace_module_weights(config: WanConfig, seed: int = 2) -> dict[str, Tensor]:
     """`vace_blocks.*` (every 2nd layer from 0: a block plus its projections) and
-    `vace_patch_embedding.*`, in bf16 as published."""
-    torch.manual_seed(seed)
+    `vace_patch_embedding.*`, in bf16 as published.
+
+    `after_proj` is zero-initialised in training; here it is small and random so the tiny
+    module's hints move the output and tests can see them.
+    """
+    gen = torch.Generator().manual_seed(seed)
+
+    def randn(*shape: int, std: float) -> Tensor:
+        return torch.randn(shape, generator=gen) * std
+
     with torch.device("meta"):
-        model = CausalWanModel(config)
-    block_keys = model.blocks[0].state_dict()
+        block_keys = CausalWanModel(config).blocks[0].state_dict()
     tensors: dict[str, Tensor] = {}
     dim = config.dim
     for j, _ in enumerate(range(0, config.num_layers, 2)):
         for key, value in block_keys.items():
-            tensors[f"vace_blocks.{j}.{key}"] = torch.randn(value.shape) * 0.02
-        tensors[f"vace_blocks.{j}.after_proj.weight"] = torch.zeros(dim, dim)
-        tensors[f"vace_blocks.{j}.after_proj.bias"] = torch.zeros(dim)
+            # Norm gains around 1, as trained ones are; everything else around 0.
+            offset = 1.0 if key.endswith(("norm_q.weight", "norm_k.weight", "norm3.weight")) else 0
+            tensors[f"vace_blocks.{j}.{key}"] = offset + randn(*value.shape, std=0.1)
+        tensors[f"vace_blocks.{j}.after_proj.weight"] = randn(dim, dim, std=0.1)
+        tensors[f"vace_blocks.{j}.after_proj.bias"] = randn(dim, std=0.1)
         if j == 0:
-            tensors["vace_blocks.0.before_proj.weight"] = torch.randn(dim, dim) * 0.02
-            tensors["vace_blocks.0.before_proj.bias"] = torch.zeros(dim)
+            tensors["vace_blocks.0.before_proj.weight"] = randn(dim, dim, std=0.1)
+            tensors["vace_blocks.0.before_proj.bias"] = randn(dim, std=0.1)
     _, ph, pw = config.patch_size
-    tensors["vace_patch_embedding.weight"] = torch.randn(dim, VACE_IN_DIM, 1, ph, pw) * 0.02
-    tensors["vace_patch_embedding.bias"] = torch.zeros(dim)
+    tensors["vace_patch_embedding.weight"] = randn(dim, VACE_IN_DIM, 1, ph, pw, std=0.1)
+    tensors["vace_patch_embedding.bias"] = randn(dim, std=0.1)
     return {key: value.to(torch.bfloat16).contiguous() for key, value in tensors.items()}
 
 
@@ -192,6 +201,7 @@ def write_tiny_models(models_dir: str | Path, seed: int = 0) -> Path:
     write_umt5(root / ENCODER_FILE, UMT5_TINY, seed)
     (root / VACE_FILE).parent.mkdir(parents=True, exist_ok=True)
     save_file(vace_module_weights(config, seed + 2), str(root / VACE_FILE))
+    write_tiny_loras(root, config, seed + 5)
     # Each pipeline's generator gets its own weights, so a mix-up of files shows.
     for offset, files in enumerate(WAN_FILES):
         write_generator(root, files, config, seed + 10 * offset)

@@ -66,6 +66,19 @@ def config_from_shapes(shapes: Mapping[str, Sequence[int]]) -> VAEConfig:
     )
 
 
+def stream_chunks(x: Tensor, first_batch: bool) -> list[Tensor]:
+    """The encoder calls of one streamed batch `[B, 3, T, H, W]`: a first batch of 1 + 4k
+    frames as frame 0 then the rest, a later batch of 4k frames 4 at a time."""
+    t = x.shape[2]
+    if first_batch:
+        if t % TIME_STRIDE != 1:
+            raise ValueError(f"a stream's first batch must be 1 + 4k frames, got {t}")
+        return [x[:, :, :1], x[:, :, 1:]]
+    if t == 0 or t % TIME_STRIDE:
+        raise ValueError(f"a stream's later batches must be 4k frames, got {t}")
+    return list(x.split(TIME_STRIDE, dim=2))
+
+
 class WanVAE(nn.Module):
     """Causal video VAE with one encode and one decode stream that share a "first batch" flag."""
 
@@ -122,26 +135,24 @@ class WanVAE(nn.Module):
         `normalize=False` returns the raw `mu`, as StreamDiffusionV2 encodes (§6.5).
         """
         x = self._frames(frames)
-        t = x.shape[2]
+        chunks = stream_chunks(x, self._first_batch)
         if self._first_batch:
-            if t % TIME_STRIDE != 1:
-                raise ValueError(f"a stream's first batch must be 1 + 4k frames, got {t}")
             self._encoder_cache = {}
-            chunks = [x[:, :, :1], x[:, :, 1:]]
-        else:
-            if t == 0 or t % TIME_STRIDE:
-                raise ValueError(f"a stream's later batches must be 4k frames, got {t}")
-            chunks = list(x.split(TIME_STRIDE, dim=2))
         return self._encode_chunks(chunks, self._encoder_cache, normalize)
 
+    def encoder_stream(self) -> EncoderStream:
+        """A new encode stream with a cache and first-batch state of its own (VACE's inactive
+        and reactive streams); the VAE's own streams are untouched."""
+        return EncoderStream(self)
+
     @torch.no_grad()
-    def encode_clip(self, frames: Tensor) -> Tensor:
+    def encode_clip(self, frames: Tensor, *, normalize: bool = True) -> Tensor:
         """Encode a whole 1 + 4k frame clip on its own (reference images); streams are untouched."""
         x = self._frames(frames)
         if x.shape[2] % TIME_STRIDE != 1:
             raise ValueError(f"a clip must be 1 + 4k frames, got {x.shape[2]}")
         chunks = [x[:, :, :1], *x[:, :, 1:].split(TIME_STRIDE, dim=2)]
-        return self._encode_chunks(chunks, {})
+        return self._encode_chunks(chunks, {}, normalize)
 
     @torch.no_grad()
     def decode(self, latents: Tensor) -> Tensor:
@@ -186,3 +197,21 @@ class WanVAE(nn.Module):
         mean = torch.tensor(LATENT_MEAN, dtype=like.dtype, device=like.device)
         std = torch.tensor(LATENT_STD, dtype=like.dtype, device=like.device)
         return mean.view(1, -1, 1, 1, 1), (1.0 / std).view(1, -1, 1, 1, 1)
+
+
+class EncoderStream:
+    """One encode stream over a `WanVAE`'s weights: its own cache, and a first-batch flag that
+    its first encode clears (no decode involved), so two streams never mix."""
+
+    def __init__(self, vae: WanVAE) -> None:
+        self.vae = vae
+        self.cache: Cache = {}
+        self.first_batch = True
+
+    @torch.no_grad()
+    def encode(self, frames: Tensor, *, normalize: bool = True) -> Tensor:
+        """Stream-encode `[B, 3, T, H, W]` → `[B, T', 16, H/8, W/8]`: 1 + 4k frames first, then
+        4k per call, as `WanVAE.encode`."""
+        chunks = stream_chunks(self.vae._frames(frames), self.first_batch)
+        self.first_batch = False
+        return self.vae._encode_chunks(chunks, self.cache, normalize)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save_file
 from torch import Tensor
 from wan_dit import random_dit
 
@@ -24,6 +26,8 @@ from nodes.pipelines.wan.kv_cache import SinkWindowCache
 from nodes.pipelines.wan.longlive_cache import LongLiveCachePolicy
 from nodes.pipelines.wan.prompts import ChunkConditioning
 from nodes.pipelines.wan.scheduler import FlowMatchScheduler
+from nodes.pipelines.wan.tiny import vace_module_weights
+from nodes.pipelines.wan.vace import VaceContext, attach_vace
 
 CONFIG = WanConfig(
     dim=32, ffn_dim=48, num_heads=2, num_layers=2, text_dim=8, text_len=6, freq_dim=16
@@ -444,3 +448,62 @@ def test_generate_checks_its_inputs(model: CausalWanModel) -> None:
     plan = gen.prepare(video_params(noise_controller=False))  # new steps: a fresh run
     with pytest.raises(ValueError, match=r"shape \(1, 4, 16, 4, 4\)"):
         gen.generate(plan, torch.zeros(1, 3, C, *LATENT))
+
+
+@pytest.fixture(scope="module")
+def vace_model(tmp_path_factory: pytest.TempPathFactory) -> CausalWanModel:
+    """CONFIG's DiT with a random VACE module (one hint block, on layer 0) attached."""
+    path: Path = tmp_path_factory.mktemp("vace") / "vace_module.safetensors"
+    save_file(vace_module_weights(CONFIG), str(path))
+    model = random_dit(CONFIG)
+    attach_vace(model, path)
+    return model
+
+
+def vace_context(frames: int = 3, seed: int = 5) -> VaceContext:
+    latents = torch.randn(1, 96, frames, *LATENT, generator=torch.Generator().manual_seed(seed))
+    return VaceContext(latents, 1.0)
+
+
+def test_vace_conditions_the_denoising_steps_only(vace_model: CausalWanModel) -> None:
+    seen: list[tuple[int, int, bool]] = []
+
+    def hook(module: CausalWanModel, args: tuple, kwargs: dict, flow: Tensor) -> None:
+        seen.append((args[4], args[0].shape[1], kwargs.get("vace") is not None))
+
+    handle = vace_model.register_forward_hook(hook, with_kwargs=True)
+    try:
+        gen = generator(vace_model)
+        run(gen, text_params(0, True))
+        seen.clear()
+        # A prompt switch: LongLive recaches the 3 clean frames before denoising.
+        gen.generate(gen.prepare(text_params(1, True)), vace=vace_context())
+    finally:
+        handle.remove()
+    steps = [(3, 3, True)] * len(TEXT_STEPS)
+    assert seen == [(0, 3, False), *steps, (3, 3, False)]  # recache, steps, commit
+
+
+def test_the_cache_after_a_vace_chunk_holds_the_hint_free_commit(
+    vace_model: CausalWanModel,
+) -> None:
+    hinted, plain = generator(vace_model), generator(vace_model)
+    for gen in (hinted, plain):
+        run(gen, text_params(0, True))
+    vace = vace_context()
+    x0 = hinted.generate(hinted.prepare(text_params()), vace=vace)
+    assert not torch.allclose(x0, run(generator(vace_model), text_params(0, True)), atol=1e-3)
+    # The plain run commits the VACE chunk's clean latents directly, without hints: its cache
+    # must hold exactly what the VACE chunk's denoising steps and commit pass left.
+    context = vace_model.embed_text(PROMPTS[0])
+    committed = plain.policy.cache
+    with torch.no_grad():
+        vace_model(x0, torch.zeros(1, 3), context, committed, 3)
+    ours = hinted.policy.cache
+    assert (ours.global_end, ours.local_end) == (committed.global_end, committed.local_end)
+    for a, b in zip((*ours.keys, *ours.values), (*committed.keys, *committed.values), strict=True):
+        assert torch.equal(a, b)
+    # A commit with hints would have left other keys: the check can see them.
+    with torch.no_grad():
+        vace_model(x0, torch.zeros(1, 3), context, committed, 3, vace=vace)
+    assert not torch.allclose(ours.keys[1], committed.keys[1], atol=1e-4)

@@ -131,7 +131,7 @@ class Driver:
         """A new prompt (or the first), a recache if due, three denoising passes, the commit."""
         if prompt_changed or self.context is None:
             keys = tuple(self.randn(1, TEXT, HEADS, HEAD_DIM) for _ in range(LAYERS))
-            self.context = TextContext(keys, keys)
+            self.context = TextContext(keys, keys, torch.zeros(1, TEXT, 1))
         latents = torch.zeros(1, frames, 1, 1, 1)
         self.policy.before_denoise(self.dit, self.start, self.context, prompt_changed)
         self.spec.insert(self.context.keys)
