@@ -11,7 +11,7 @@ from nodes.pipelines.wan.components import LONGLIVE_FILES
 from nodes.pipelines.wan.config import WanConfig
 from nodes.pipelines.wan.defaults import LONGLIVE
 from nodes.pipelines.wan.longlive_cache import LongLiveCachePolicy
-from nodes.pipelines.wan_pipeline import WanPipeline
+from nodes.pipelines.wan_pipeline import WanPipeline, wan_inputs
 from nodes.pipelines.wan_settings import generator_artifact, wan_pipeline_info
 from scope_graph.ports import video
 
@@ -19,7 +19,7 @@ from scope_graph.ports import video
 class LongLive(WanPipeline):
     """LongLive (Self-Forcing on Wan2.1 1.3B): frame sink, local window, recache on new prompts."""
 
-    inputs = (video(optional=True, description="Video mode: 12 frames per call"),)
+    inputs = wan_inputs("Video mode: 12 frames per call")
     outputs = (video(description="uint8 RGB, 9 or 13 frames on a first chunk, then 12"),)
     defaults = LONGLIVE
     files = LONGLIVE_FILES

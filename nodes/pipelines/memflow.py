@@ -13,7 +13,7 @@ from nodes.pipelines.wan.components import MEMFLOW_FILES
 from nodes.pipelines.wan.config import WanConfig
 from nodes.pipelines.wan.defaults import MEMFLOW
 from nodes.pipelines.wan.memflow_cache import MemFlowCachePolicy
-from nodes.pipelines.wan_pipeline import WanPipeline
+from nodes.pipelines.wan_pipeline import WanPipeline, wan_inputs
 from nodes.pipelines.wan_settings import generator_artifact, wan_pipeline_info
 from scope_graph.ports import video
 
@@ -21,7 +21,7 @@ from scope_graph.ports import video
 class MemFlow(WanPipeline):
     """MemFlow (Kling, on LongLive's pipeline): frame sink, memory bank, local window."""
 
-    inputs = (video(optional=True, description="Video mode: 12 frames per call"),)
+    inputs = wan_inputs("Video mode: 12 frames per call")
     outputs = (video(description="uint8 RGB, 9 or 13 frames on a first chunk, then 12"),)
     defaults = MEMFLOW
     files = MEMFLOW_FILES

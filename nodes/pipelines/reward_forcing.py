@@ -12,7 +12,7 @@ from nodes.pipelines.wan.components import REWARD_FORCING_FILES
 from nodes.pipelines.wan.config import WanConfig
 from nodes.pipelines.wan.defaults import REWARD_FORCING
 from nodes.pipelines.wan.reward_forcing_cache import RewardForcingPolicy
-from nodes.pipelines.wan_pipeline import WanPipeline
+from nodes.pipelines.wan_pipeline import WanPipeline, wan_inputs
 from nodes.pipelines.wan_settings import generator_artifact, wan_pipeline_info
 from scope_graph.ports import video
 
@@ -20,7 +20,7 @@ from scope_graph.ports import video
 class RewardForcing(WanPipeline):
     """Reward Forcing (Rewarded DMD on Wan2.1 1.3B): EMA sink, relative positions."""
 
-    inputs = (video(optional=True, description="Video mode: 12 frames per call"),)
+    inputs = wan_inputs("Video mode: 12 frames per call")
     outputs = (video(description="uint8 RGB, 9 or 13 frames on a first chunk, then 12"),)
     defaults = REWARD_FORCING
     files = REWARD_FORCING_FILES

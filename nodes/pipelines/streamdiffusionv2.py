@@ -15,7 +15,7 @@ from nodes.pipelines.wan.components import STREAMDIFFUSIONV2_FILES
 from nodes.pipelines.wan.config import WanConfig
 from nodes.pipelines.wan.defaults import STREAMDIFFUSIONV2
 from nodes.pipelines.wan.streamdiffusionv2_cache import streamdiffusionv2_policy
-from nodes.pipelines.wan_pipeline import WanPipeline
+from nodes.pipelines.wan_pipeline import WanPipeline, wan_inputs
 from nodes.pipelines.wan_settings import (
     WanPipelineConfig,
     WanPipelineParams,
@@ -47,7 +47,7 @@ class StreamDiffusionV2(WanPipeline):
 
     Config = StreamDiffusionV2Config
     Params = StreamDiffusionV2Params
-    inputs = (video(optional=True, description="Video mode: 4 frames per call"),)
+    inputs = wan_inputs("Video mode: 4 frames per call")
     outputs = (video(description="uint8 RGB, 5 frames on a first chunk, then 4"),)
     defaults = DEFAULTS
     files = STREAMDIFFUSIONV2_FILES

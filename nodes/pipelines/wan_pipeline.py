@@ -2,8 +2,10 @@
 
 Per call (wan-pipelines §1.2): prompts → conditioning; `prepare` (resets, frame counts); in
 video mode the input frames are resized, mapped to [-1, 1], resampled (12 → 13, or 4 → 5, on a
-first chunk) and VAE-encoded; the chunk is generated, VAE-decoded and sent on as uint8 RGB
-frames. A pipeline is a subclass that names its defaults, its files and its cache policy.
+first chunk) and VAE-encoded; VACE inputs (§7) become the chunk's VACE context; the chunk is
+generated, VAE-decoded and sent on as uint8 RGB frames. The DiT is the one built for the run's
+LoRA stack (§8). A pipeline is a subclass that names its defaults, its files and its cache
+policy.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from nodes.pipelines.wan.cache_policy import CachePolicy
 from nodes.pipelines.wan.components import (
     GeneratorFiles,
+    generator_config,
     load_generator,
     load_text_encoder,
     load_vae,
@@ -25,16 +28,21 @@ from nodes.pipelines.wan.components import (
 from nodes.pipelines.wan.config import WanConfig
 from nodes.pipelines.wan.defaults import WanDefaults
 from nodes.pipelines.wan.dit import CausalWanModel
-from nodes.pipelines.wan.generator import ChunkGenerator, ChunkParams, frame_seq_len
+from nodes.pipelines.wan.generator import ChunkGenerator, ChunkParams, chunk_frames, frame_seq_len
 from nodes.pipelines.wan.prompts import Conditioning, Transition, WeightedPrompt
 from nodes.pipelines.wan.scheduler import FlowMatchScheduler
 from nodes.pipelines.wan.text_encoder import TextEncoder
+from nodes.pipelines.wan.user_lora import runtime_scales
 from nodes.pipelines.wan.vae import WanVAE
 from nodes.pipelines.wan.video_io import resample_pts, to_frames, to_model_video
+from nodes.pipelines.wan_loras import RunLoras, config_stack, dit_key
 from nodes.pipelines.wan_settings import WanPipelineConfig, WanPipelineParams
+from nodes.pipelines.wan_vace import RunVace
+from nodes.processors.lora import LoraStack
 from scope_graph.frames import Frames
 from scope_graph.model_store import default_models_dir
 from scope_graph.node import Node, NodeContext, Requirements
+from scope_graph.ports import Port, lora, vace, video
 
 FPS = 16.0
 """Text mode's frame rate: generated frames are stamped `index / FPS`."""
@@ -44,11 +52,21 @@ VAE_TEMPORAL = 4
 
 @dataclass(frozen=True)
 class Weights:
-    """What every run of one weights key shares: DiT, VAE and text encoder (with tokenizer)."""
+    """What every run of one weights key shares besides the DiT: VAE and text encoder."""
 
-    dit: CausalWanModel
     vae: WanVAE
     text_encoder: TextEncoder
+
+
+def wan_inputs(video_description: str) -> tuple[Port, ...]:
+    """A Wan pipeline's inputs: its video, the VACE conditioning and the LoRA stack."""
+    return (
+        video(optional=True, description=video_description),
+        video("vace_video", optional=True, description="VACE control video (video mode)"),
+        video("vace_mask", optional=True, description="VACE mask: white = generate, black = keep"),
+        vace(optional=True, description="VACE reference images and context scale"),
+        lora(optional=True, description="User LoRAs (replace the config's `loras` when wired)"),
+    )
 
 
 class WanPipeline(Node):
@@ -57,7 +75,9 @@ class WanPipeline(Node):
     Config = WanPipelineConfig
     Params = WanPipelineParams
     # What changes the loaded weights; height, width and seed shape per-run state only.
-    weight_fields = frozenset({"models_dir", "quantization", "loras", "lora_merge_mode"})
+    weight_fields = frozenset(
+        {"models_dir", "quantization", "vace_enabled", "loras", "lora_merge_mode"}
+    )
 
     defaults: ClassVar[WanDefaults]
     files: ClassVar[GeneratorFiles]
@@ -79,33 +99,52 @@ class WanPipeline(Node):
 
     def load_weights(self, context: NodeContext) -> None:
         config, device = self.config, context.device
-        models_dir = config.models_dir or default_models_dir()
-        dit = context.shared(
-            "dit", lambda: load_generator(models_dir, self.files, device, config.quantization)
-        )
+        self.models_dir = models_dir = config.models_dir or default_models_dir()
+        self.context = context
+        self.dit_config = generator_config(models_dir, self.files)
         vae = context.shared("vae", lambda: load_vae(models_dir, device))
         encoder = context.shared(
             "text_encoder",
-            lambda: load_text_encoder(models_dir, device, dit.config.text_len),
+            lambda: load_text_encoder(models_dir, device, self.dit_config.text_len),
         )
-        self.weights = Weights(dit, vae, encoder)
+        self.weights = Weights(vae, encoder)
+        self.config_loras = config_stack(config.loras, config.lora_merge_mode, models_dir)
+        self.dit = self._shared_dit(self.config_loras)
+
+    def _shared_dit(self, stack: LoraStack) -> CausalWanModel:
+        """The DiT built for `stack` (with VACE if enabled), shared by every run that uses it."""
+        config = self.config
+        return self.context.shared(
+            f"dit:{dit_key(stack)}",
+            lambda: load_generator(
+                self.models_dir,
+                self.files,
+                self.context.device,
+                config.quantization,
+                vace=config.vace_enabled,
+                loras=stack,
+            ),
+        )
 
     def setup(self, context: NodeContext) -> None:
         config, device = self.config, context.device
-        self.context = context
         self.load_weights(context)
-        model = self.weights.dit
-        latent_size = (config.height // VAE_SPATIAL, config.width // VAE_SPATIAL)
+        model = self.dit
+        self.latent_size = (config.height // VAE_SPATIAL, config.width // VAE_SPATIAL)
         policy = self.cache_policy(
-            model.config, frame_seq_len(model.config, latent_size), device, model.dtype
+            model.config, frame_seq_len(model.config, self.latent_size), device, model.dtype
         )
         scheduler = FlowMatchScheduler(shift=self.defaults.timestep_shift)
-        self.generator = ChunkGenerator(model, scheduler, policy, latent_size)
+        self.generator = ChunkGenerator(model, scheduler, policy, self.latent_size)
+        self.loras = RunLoras(context.logger)
+        self.loras.settle(self.config_loras)
         self.conditioning = Conditioning(self.weights.text_encoder.encode, model.dtype)
         # The VAE module holds its stream caches as plain attributes: a shallow copy shares the
         # weights and gives this run streams of its own.
         self.vae = copy.copy(self.weights.vae)
         self.vae.clear_cache()
+        size = (config.height, config.width)
+        self.vace = RunVace(self.weights.vae, self.normalized_latents, size, device)
         self.dtype = pipeline_dtype(device)
         self.video_mode: bool | None = None
         self.frames_out = 0
@@ -113,33 +152,68 @@ class WanPipeline(Node):
     def process(self, inputs: dict[str, Any], params: WanPipelineParams) -> dict[str, Any]:
         if params.paused:
             return {}  # the runtime calls again once the params change
-        frames_in: Frames | None = inputs.get("video") if params.input_mode == "video" else None
+        takes_video = params.input_mode == "video"
+        frames_in: Frames | None = inputs.get("video") if takes_video else None
+        control: Frames | None = inputs.get("vace_video") if takes_video else None
+        if (control is not None or "vace" in inputs) and not self.config.vace_enabled:
+            raise ValueError(
+                "VACE inputs are wired, but this pipeline loaded with vace_enabled off"
+            )
         video_mode = frames_in is not None
         mode_changed = self.video_mode is not None and video_mode != self.video_mode
         self.video_mode = video_mode
-        plan = self.generator.prepare(self._chunk_params(params, video_mode, mode_changed))
+        dit_changed, scales_changed = self._use_loras(inputs.get("loras", self.config_loras))
+        restart = mode_changed or dit_changed
+        chunk = self._chunk_params(params, video_mode, restart, scales_changed)
+        plan = self.generator.prepare(chunk)
         if plan.reset:
             self.vae.clear_cache()
-        if frames_in is None:
-            latents = self.generator.generate(plan)
-        else:
-            assert plan.frames.video is not None
-            size = (self.config.height, self.config.width)
-            device = self.context.device
-            clip = to_model_video(frames_in, size, plan.frames.video, device, self.vae.dtype)
-            encoded = self.vae.encode(clip, normalize=self.normalized_latents)
-            latents = self.generator.generate(plan, encoded, clip)
+            self.vace.reset()
+        device, size = self.context.device, (self.config.height, self.config.width)
+        block = self.generator.policy.block_frames
+        control_frames = chunk_frames(plan.start_frame, block, video_mode=True).video
+        assert control_frames is not None
+        vace_context = self.vace.context(
+            inputs.get("vace"),
+            control,
+            inputs.get("vace_mask") if takes_video else None,
+            control_frames,
+        )
+        with runtime_scales(self.loras.scales):
+            if frames_in is None:
+                latents = self.generator.generate(plan, vace=vace_context)
+            else:
+                assert plan.frames.video is not None
+                clip = to_model_video(frames_in, size, plan.frames.video, device, self.vae.dtype)
+                encoded = self.vae.encode(clip, normalize=self.normalized_latents)
+                latents = self.generator.generate(plan, encoded, clip, vace=vace_context)
         decoded = self.vae.decode(latents)
         count = decoded.shape[1]
-        if frames_in is None:
+        timed = frames_in or control
+        if timed is None:
             pts = tuple((self.frames_out + i) / FPS for i in range(count))
         else:
-            pts = resample_pts(frames_in.pts, count)
+            pts = resample_pts(timed.pts, count)
         self.frames_out += count
         return {"video": to_frames(decoded, pts)}
 
+    def _use_loras(self, stack: LoraStack) -> tuple[bool, bool]:
+        """Run the DiT built for `stack`; whether the DiT changed (a new set of files: the run
+        restarts on it) and whether the runtime LoRA scales changed."""
+        before = self.loras.applied
+        scales_changed = self.loras.settle(stack)
+        if before is None or dit_key(self.loras.applied) == dit_key(before):
+            return False, scales_changed
+        self.context.logger.info("the LoRA set changed: switching to the DiT built for it")
+        self.dit = self.generator.model = self._shared_dit(self.loras.applied)
+        return True, scales_changed
+
     def _chunk_params(
-        self, params: WanPipelineParams, video_mode: bool, mode_changed: bool
+        self,
+        params: WanPipelineParams,
+        video_mode: bool,
+        restart: bool,
+        lora_scales_updated: bool,
     ) -> ChunkParams:
         """Conditioning for this chunk and the mode's defaults for what was never sent."""
         prompts = [WeightedPrompt(p.text, p.weight) for p in params.prompts or ()]
@@ -185,10 +259,11 @@ class WanPipeline(Node):
             video_mode=video_mode,
             noise_scale=noise_scale,
             noise_controller=defaults.noise_controller if controller is None else controller,
-            reset_cache=params.reset_cache or mode_changed,
+            reset_cache=params.reset_cache or restart,
             manage_cache=params.manage_cache,
+            lora_scales_updated=lora_scales_updated,
         )
 
     def teardown(self) -> None:
-        for name in ("generator", "conditioning", "vae", "weights"):
+        for name in ("generator", "conditioning", "vae", "vace", "weights", "dit"):
             self.__dict__.pop(name, None)

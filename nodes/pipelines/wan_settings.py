@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from nodes.pipelines.scope_params import (
     InputMode,
@@ -17,7 +17,7 @@ from nodes.pipelines.scope_params import (
     Timesteps,
     Transition,
 )
-from nodes.pipelines.wan.components import CONFIG_FILE, GeneratorFiles
+from nodes.pipelines.wan.components import CONFIG_FILE, VACE_FILE, GeneratorFiles
 from nodes.pipelines.wan.defaults import LONGLIVE, WanDefaults
 from nodes.pipelines.wan.text_encoder import ENCODER_FILE
 from nodes.pipelines.wan.vae import VAE_FILE
@@ -40,33 +40,14 @@ class WanPipelineConfig(NodeConfig):
         validation_alias=AliasChoices("seed", "base_seed"),
     )
     quantization: Quantization | None = None
-    vace_enabled: bool = False
-    """Off: VACE is not implemented yet (`supports_vace` is false; true is refused)."""
+    vace_enabled: bool = Field(
+        True, description="Load the VACE blocks (reference images, control video, inpainting)"
+    )
     loras: list[LoraSpec] | None = None
-    """Empty: user LoRAs are not implemented yet (`supports_lora` is false; any is
-    refused)."""
+    """User LoRAs in `<models_dir>/lora/`; a wired `loras` input replaces them."""
     lora_merge_mode: MergeMode = "permanent_merge"
     models_dir: Path | None = None
     """None: `DAYDREAM_SCOPE_MODELS_DIR`, else `~/.daydream-scope/models` (as the server)."""
-
-    @field_validator("vace_enabled")
-    @classmethod
-    def _no_vace_yet(cls, enabled: bool) -> bool:
-        if enabled:
-            raise ValueError(
-                "VACE is not supported by the Wan pipelines yet: leave vace_enabled off"
-            )
-        return enabled
-
-    @field_validator("loras")
-    @classmethod
-    def _no_loras_yet(cls, loras: list[LoraSpec] | None) -> list[LoraSpec] | None:
-        if loras:
-            raise ValueError(
-                "user LoRA files are not supported by the Wan pipelines yet (built-in LoRAs are "
-                "merged at load)"
-            )
-        return loras
 
     @model_validator(mode="after")
     def _resolution(self) -> WanPipelineConfig:
@@ -132,10 +113,10 @@ SHARED_ARTIFACTS = (
             "google",
         ),
     ),
-    Artifact(repo_id=_COMFY, files=(ENCODER_FILE.split("/", 1)[1],)),
+    Artifact(repo_id=_COMFY, files=(ENCODER_FILE.split("/", 1)[1], VACE_FILE.split("/", 1)[1])),
 )
-"""Wan 1.3B's config, VAE and tokenizer, and the UMT5 encoder: every 1.3B pipeline's first
-downloads (scope-api §8.1; the VACE module waits until something loads it)."""
+"""Wan 1.3B's config, VAE and tokenizer, the UMT5 encoder and the 1.3B VACE module: every
+1.3B pipeline's first downloads (scope-api §8.1)."""
 
 
 def _mode_defaults(defaults: WanDefaults) -> dict[str, ModeDefaults]:
@@ -177,10 +158,8 @@ def wan_pipeline_info(
         docs_url=_DOCS.format(docs_folder),
         estimated_vram_gb=20.0,
         requires_models=True,
-        # No user LoRAs or VACE yet: the flags say so, so clients hide those controls and the
-        # server refuses the load params and data-channel keys that would ask for them.
-        supports_lora=False,
-        supports_vace=False,
+        supports_lora=True,
+        supports_vace=True,
         supports_cache_management=True,
         supports_quantization=True,
         min_dimension=16,

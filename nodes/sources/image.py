@@ -14,6 +14,17 @@ from scope_graph.node import EndOfStream, Node, NodeConfig, NodeContext, NodePar
 from scope_graph.ports import image
 
 
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file as `[H, W, 3]` uint8 RGB; clear errors for a missing or unreadable file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path} (resolved: {path.resolve()})")
+    # imdecode over the raw bytes: cv2.imread cannot open non-ASCII paths on Windows.
+    bgr = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"cannot decode image file {path} (expected PNG, JPEG, WebP, ...)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 class ImageSourceConfig(NodeConfig):
     path: str = Field(
         min_length=1, description="Image file (PNG, JPEG, WebP, ...); relative to the current dir"
@@ -40,14 +51,7 @@ class ImageSource(Node):
         self._sent = False
 
     def setup(self, context: NodeContext) -> None:
-        path = Path(self.config.path)
-        if not path.is_file():
-            raise FileNotFoundError(f"image file not found: {path} (resolved: {path.resolve()})")
-        # imdecode over the raw bytes: cv2.imread cannot open non-ASCII paths on Windows.
-        bgr = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ValueError(f"cannot decode image file {path}")
-        rgb = self._resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        rgb = self._resize(read_rgb(Path(self.config.path)))
         self._image = torch.from_numpy(rgb).to(context.device)
         self._sent = False
 

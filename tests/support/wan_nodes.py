@@ -63,7 +63,7 @@ def clip(first: int, count: int, size: tuple[int, int] = (40, 40)) -> Frames:
 
 def longlive_schema_as(pipeline_id: str, name: str, description: str) -> dict[str, Any]:
     """Scope's longlive schema as §7.3 presents another pipeline like it: its own id, name,
-    description, docs page (under the node type's folder) and config title; no LoRA or VACE yet."""
+    description, docs page (under the node type's folder) and config title."""
     schema = copy.deepcopy(SCOPE["longlive"])
     folder = pipeline_id.replace("-", "_")
     schema.update(
@@ -71,8 +71,6 @@ def longlive_schema_as(pipeline_id: str, name: str, description: str) -> dict[st
         name=name,
         description=description,
         docs_url=schema["docs_url"].replace("/longlive/", f"/{folder}/"),
-        supports_lora=False,  # not implemented yet, as for longlive
-        supports_vace=False,
     )
     schema["config_schema"]["title"] = f"{name}Config"
     return schema

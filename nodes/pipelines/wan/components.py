@@ -1,22 +1,27 @@
 """Loading a Wan pipeline's heavy components from the models folder (Scope's layout).
 
-Order (wan-pipelines §8.4, §9.7): DiT in float32 on the CPU → built-in LoRA merged →
-optional fp8 quantization → the device in the pipeline dtype. The text encoder keeps its fp8
-weights; the VAE runs in the pipeline dtype.
+Order (wan-pipelines §7.1, §8.4, §9.7): DiT in float32 on the CPU → VACE blocks attached →
+built-in LoRA merged → user LoRAs (merged, or kept as runtime adapters) → the device in the
+pipeline dtype → optional fp8 quantization. The text encoder keeps its fp8 weights; the VAE
+runs in the pipeline dtype.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .checkpoint import load_causal_wan
+from .config import WanConfig
 from .dit import CausalWanModel
 from .lora import merge_builtin_lora
 from .text_encoder import ENCODER_FILE, TOKENIZER_DIR, TextEncoder
+from .user_lora import LoraUse, add_runtime_loras, merge_loras
+from .vace import attach_vace
 from .vae import VAE_FILE, WanVAE
 
 logger = logging.getLogger(__name__)
@@ -69,20 +74,46 @@ def _existing(path: Path, what: str) -> Path:
     return path
 
 
+def generator_config(models_dir: Path, files: GeneratorFiles) -> WanConfig:
+    """The DiT's sizes, read from its `config.json` without loading the weights."""
+    return WanConfig.from_folder(_config_folder(models_dir, files))
+
+
+def _config_folder(models_dir: Path, files: GeneratorFiles) -> Path:
+    return _existing(models_dir / files.config_folder / "config.json", "Wan config").parent
+
+
 def load_generator(
     models_dir: Path,
     files: GeneratorFiles,
     device: torch.device,
     quantization: str | None = None,
+    *,
+    vace: bool = False,
+    loras: Sequence[LoraUse] = (),
 ) -> CausalWanModel:
-    """The DiT with its built-in LoRA merged, on `device` in the pipeline dtype."""
+    """The DiT with VACE blocks (if asked), its built-in LoRA merged and the user LoRAs
+    applied, on `device` in the pipeline dtype."""
+    runtime = [use for use in loras if use.merge_mode == "runtime_peft"]
+    if runtime and quantization is not None:
+        raise ValueError(
+            "runtime_peft LoRAs cannot run on an fp8-quantized DiT: use merge_mode "
+            "permanent_merge, or load without quantization"
+        )
     model = load_causal_wan(
-        _existing(models_dir / files.config_folder / "config.json", "Wan config").parent,
+        _config_folder(models_dir, files),
         _existing(models_dir / files.checkpoint, "generator checkpoint"),
         nested_key=files.nested_key,
     )
+    if vace:
+        attach_vace(model, _existing(models_dir / VACE_FILE, "VACE module"))
     if files.lora is not None:
         merge_builtin_lora(model, _existing(models_dir / files.lora, "built-in LoRA"))
+    permanent = [use for use in loras if use.merge_mode == "permanent_merge"]
+    if permanent:
+        merge_loras(model, permanent)
+    if runtime:
+        add_runtime_loras(model, runtime)
     dtype = pipeline_dtype(device)
     model = model.to(device=device, dtype=dtype)
     if quantization is not None:

@@ -75,10 +75,7 @@ def test_missing_models_name_the_file(tmp_path: Path) -> None:
 def test_schema_is_scopes_and_gpu_gated(monkeypatch: pytest.MonkeyPatch) -> None:
     pipeline = all_pipelines()["longlive"]
     assert pipeline == RegisteredPipeline("longlive", "longlive", LongLive)
-    no_lora_or_vace_yet = {"supports_lora": False, "supports_vace": False}
-    assert_same_json(
-        pipeline.schema().model_dump(mode="json"), {**SCOPE["longlive"], **no_lora_or_vace_yet}
-    )
+    assert_same_json(pipeline.schema().model_dump(mode="json"), SCOPE["longlive"])
     monkeypatch.delenv("SCOPE_GRAPH_CPU_PIPELINES", raising=False)
     assert "longlive" not in available_pipelines(cuda=False)
     assert "longlive" in available_pipelines(cuda=True)

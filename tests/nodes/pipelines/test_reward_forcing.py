@@ -26,7 +26,7 @@ DESCRIPTION = (
 def dit_starts(h: NodeHarness) -> list[int]:
     """The start frame of every DiT call the node makes from now on."""
     starts: list[int] = []
-    h.node.weights.dit.register_forward_hook(lambda _m, args, _out: starts.append(args[4]))
+    h.node.dit.register_forward_hook(lambda _m, args, _out: starts.append(args[4]))
     return starts
 
 

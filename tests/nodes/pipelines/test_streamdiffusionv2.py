@@ -54,9 +54,9 @@ def test_the_vae_encodes_raw_mu(models_dir: Path) -> None:
     with harness(StreamDiffusionV2, models_dir) as h:
         generate_chunk = h.node.generator.generate
 
-        def spy(plan: Any, latents: Tensor, video: Tensor) -> Tensor:
+        def spy(plan: Any, latents: Tensor, video: Tensor, **vace: Any) -> Tensor:
             received.append((latents.clone(), video.clone()))
-            return generate_chunk(plan, latents, video)
+            return generate_chunk(plan, latents, video, **vace)
 
         h.node.generator.generate = spy  # type: ignore[method-assign]
         push(h, clip(0, 4))
