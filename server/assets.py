@@ -165,3 +165,24 @@ def find_asset(folder: Path, relative: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(relative)
     return path
+
+
+def reference_image(folder: Path, path: str) -> Path:
+    """The image file `path` names in `folder` (a relative name is read against it), resolved;
+    AssetError naming the path and the folder when it is elsewhere, not an image, or missing.
+    VACE reference images come only from here: a client may not make the server open any
+    file it likes."""
+    root = folder.resolve()
+    given = Path(path).expanduser()
+    resolved = (given if given.is_absolute() else root / given).resolve()
+    if not resolved.is_relative_to(root):
+        raise AssetError(
+            f"{path}: reference images must be in the assets folder {root} (upload them with "
+            "POST /api/v1/assets; relative names are read against the folder)"
+        )
+    if asset_type(resolved.name) != "image":
+        images = ", ".join(s for s in MEDIA_TYPES if MEDIA_TYPES[s].startswith("image/"))
+        raise AssetError(f"{path}: not an image file (expected {images})")
+    if not resolved.is_file():
+        raise AssetError(f"{path}: no such file in the assets folder {root}")
+    return resolved

@@ -12,6 +12,7 @@ from nodes.pipelines.scope_params import LoraSpec, MergeMode, Quantization
 from scope_graph.node import NodeConfig
 from scope_graph.scope_pipelines import RegisteredPipeline, available_pipelines
 from server.errors import InvalidInput
+from server.lora_files import LoraPathError, lora_dir, lora_path
 
 SCOPE_DEFAULT_PIPELINE = "streamdiffusionv2"
 
@@ -119,6 +120,17 @@ def _refuse_unsupported(pipeline: RegisteredPipeline, params: dict[str, Any]) ->
             )
 
 
+def _check_loras(params: dict[str, Any], models_dir: Path) -> None:
+    """422 for a `loras` file outside `<models_dir>/lora` or missing there, before anything
+    loads: a background load would only report it later, as a status error."""
+    specs = _ScopeLoadParams.model_validate({"loras": params.get("loras")}).loras or []
+    for index, spec in enumerate(specs):
+        try:
+            lora_path(lora_dir(models_dir), spec.path)
+        except LoraPathError as exc:
+            raise InvalidInput(detail=f"load_params.loras.{index}.path: {exc}") from None
+
+
 def build_config(
     pipeline: RegisteredPipeline, load_params: dict[str, Any] | None, models_dir: Path
 ) -> NodeConfig:
@@ -138,6 +150,7 @@ def build_config(
     try:
         _ScopeLoadParams.model_validate(ignored)
         _refuse_unsupported(pipeline, params)  # first: it names the flag clients read
+        _check_loras(params, models_dir)
         config = config_type.model_validate(own)
     except ValidationError as exc:
         raise InvalidInput.from_pydantic(exc, "load_params") from exc

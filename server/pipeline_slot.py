@@ -22,11 +22,13 @@ from pydantic import BaseModel
 from scope_graph.clock import WallClock
 from scope_graph.cuda import new_stream, on_stream, synchronize
 from scope_graph.model_cache import ModelCache, SharedWeights, models
+from scope_graph.model_store import default_models_dir
 from scope_graph.node import Node, NodeConfig, NodeContext
 from scope_graph.run import default_device
 from scope_graph.scope_pipelines import RegisteredPipeline, available_pipelines
 from server.errors import InvalidInput
 from server.load_params import build_config
+from server.lora_files import lora_dir, resolved_lora
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +61,26 @@ class _Held:
 
 
 def _lora_adapters(loaded: LoadedPipeline) -> list[dict[str, Any]] | None:
-    """Scope's `loaded_lora_adapters`: None without LoRA support, else the config's `loras`."""
+    """Scope's `loaded_lora_adapters`: None without LoRA support, else the config's `loras`
+    as applied: absolute path, scale, merge mode (the load's `lora_merge_mode` where the
+    LoRA names none), and the PEFT adapter name of a `runtime_peft` one."""
     if not loaded.registered.info.supports_lora:
         return None
     config = loaded.config.model_dump(mode="json")
-    default_mode = config.get("lora_merge_mode", "permanent_merge")
-    return [
-        {**lora, "merge_mode": lora.get("merge_mode") or default_mode}
-        for lora in config.get("loras") or []
-    ]
+    default_mode = config.get("lora_merge_mode") or "permanent_merge"
+    folder = lora_dir(Path(config.get("models_dir") or default_models_dir()))
+    adapters = []
+    for lora in config.get("loras") or []:
+        path = resolved_lora(folder, lora["path"])
+        adapter = {"path": str(path), "scale": lora.get("scale", 1.0)}
+        adapter["merge_mode"] = lora.get("merge_mode") or default_mode
+        if adapter["merge_mode"] == "runtime_peft":
+            # Imported here: it pulls PEFT in, which only runtime LoRAs need.
+            from nodes.pipelines.wan.user_lora import adapter_name
+
+            adapter["adapter_name"] = adapter_name(path)
+        adapters.append(adapter)
+    return adapters
 
 
 def _same_weights(held: _Held | None, wanted: LoadedPipeline, node: Node) -> bool:

@@ -23,7 +23,11 @@ class ServerState:
         self.pipelines = PipelineSlot()
         self.downloads = DownloadManager(settings.models_dir, settings.hf_endpoint)
         self.sessions = Sessions(
-            self.pipelines, IceProvider.from_env(), settings.graph_path, settings.recordings_dir
+            self.pipelines,
+            IceProvider.from_env(),
+            settings.graph_path,
+            settings.recordings_dir,
+            settings.assets_dir,
         )
         self._log_file: logging.Handler | None = None
 

@@ -8,7 +8,7 @@ from litestar import get
 from litestar.datastructures import State
 from pydantic import BaseModel
 
-LORA_SUFFIXES = (".safetensors", ".bin", ".pt")
+from server.lora_files import LORA_SUFFIXES
 
 
 class LoraFile(BaseModel):
@@ -23,10 +23,16 @@ class LoraList(BaseModel):
 
 
 def find_loras(folder: Path) -> list[LoraFile]:
-    """LoRA files by (sub-folder, name); `folder` is None for files directly in `folder`."""
+    """LoRA files by (sub-folder, name); `folder` is None for files directly in `folder`.
+    A link leading out of the folder is left out: a load would refuse it."""
     found = []
+    root = folder.resolve()
     for path in folder.rglob("*"):
-        if path.suffix.lower() in LORA_SUFFIXES and path.is_file():
+        if (
+            path.suffix.lower() in LORA_SUFFIXES
+            and path.is_file()
+            and path.resolve().is_relative_to(root)
+        ):
             relative = path.parent.relative_to(folder).as_posix()
             found.append(
                 LoraFile(
@@ -41,7 +47,7 @@ def find_loras(folder: Path) -> list[LoraFile]:
 
 @get("/api/v1/lora/list", tags=["lora"], sync_to_thread=True)
 def lora_list(state: State) -> LoraList:
-    """LoRA files (`.safetensors`, `.bin`, `.pt`) for the `loras` load param."""
+    """LoRA files (`.safetensors`, `.pt`, `.pth`, `.bin`) for the `loras` load param."""
     return LoraList(lora_files=find_loras(state.server.settings.lora_dir))
 
 

@@ -107,6 +107,13 @@ class InitialParameters(Parameters):
 
     model_config = ConfigDict(extra="ignore")
 
+    vace_use_input_video: bool | None = Field(
+        None,
+        description="Scope β3. Video mode with VACE on: true (the default) makes the input "
+        "video VACE's control frames; false lets it initialise the latents, reference images "
+        "still applying. Fixed for the session: it chooses the session graph's wiring",
+    )
+
 
 IMMEDIATE = frozenset(k for k in Parameters.model_fields if Parameters.lifetime(k) == "immediate")
 

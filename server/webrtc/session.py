@@ -20,6 +20,7 @@ from nodes.sources.webrtc_input import WebRTCInput
 from scope_graph.params import ParamError
 from scope_graph.run import GraphRun, RunState
 from server.recordings import RecordingError, RecordingInfo, file_for, recording_id
+from server.webrtc.conditioning_nodes import refusal, route_conditioning
 from server.webrtc.protocol import (
     IMMEDIATE,
     ErrorMessage,
@@ -28,7 +29,13 @@ from server.webrtc.protocol import (
     StreamStopped,
     parse_message,
 )
-from server.webrtc.session_graph import INPUT_NODE, INPUT_RECORDER_NODE, OUTPUT_NODE, RECORDER_NODE
+from server.webrtc.session_graph import (
+    INPUT_NODE,
+    INPUT_RECORDER_NODE,
+    OUTPUT_NODE,
+    PIPELINE_NODE,
+    RECORDER_NODE,
+)
 from server.webrtc.spout import spout_updates
 
 log = logging.getLogger(__name__)
@@ -49,6 +56,7 @@ class Session:
         run: GraphRun,
         on_closed: Callable[[str], None],
         recordings_dir: Path | None = None,
+        assets_dir: Path | None = None,
     ) -> None:
         self.id = session_id
         self.pc = pc
@@ -57,6 +65,7 @@ class Session:
         self.output: WebRTCOutput = run.node(OUTPUT_NODE)  # type: ignore[assignment]
         self._on_closed = on_closed
         self._recordings_dir = recordings_dir
+        self._assets_dir = assets_dir  # where VACE reference images may come from
         self._recording: RecordingInfo | None = None
         self._stopping: set[asyncio.Task[Any]] = set()
         self._loop = asyncio.get_running_loop()
@@ -106,18 +115,21 @@ class Session:
         only when the pipeline's metadata offers them (`supports_prompts`, `supports_lora`,
         `supports_vace`, `supports_cache_management`, `supports_kv_cache_bias`), so normal
         clients get no such errors. A key enabling Spout where the session has none gets an
-        error too, the rest applying."""
+        error too, the rest applying. `vace_ref_images` (assets only) and `lora_scales` (by
+        path, onto each LoRA node) are routed by `conditioning_nodes`."""
         if changes.get("recording") and self._recorder(RECORDER_NODE) is None:
             raise ParamError({"recording": "this session's graph has no recorder"})
-        bindings = self.run.graph.bindings
-        routed = {k: v for k, v in changes.items() if k in bindings}
-        unbound = set(changes) - set(routed) - IMMEDIATE - self.SENT_TO_EVERY_PIPELINE
+        graph = self.run.graph
+        conditioning, taken = route_conditioning(changes, graph, self._assets_dir)
+        routed = {k: v for k, v in changes.items() if k in graph.bindings and k not in taken}
+        routed.update(conditioning)
+        unbound = set(changes) - set(routed) - taken - IMMEDIATE - self.SENT_TO_EVERY_PIPELINE
         spout, refused = spout_updates(changes, self.run.workers)
         if routed or spout:
             self.run.update_params({**routed, **spout})
         if unbound:
             why = "the loaded pipeline does not take it, so it was ignored (the rest applied)"
-            errors = {key: why for key in sorted(unbound)}
+            errors = {k: refusal(k, graph, PIPELINE_NODE) or why for k in sorted(unbound)}
             log.info("session %s: not taken by the loaded pipeline: %s", self.id, sorted(unbound))
             self._send(ErrorMessage.refusing(errors, min(unbound)))
         if "paused" in changes:

@@ -12,6 +12,7 @@ from scope_graph.loader import read_graph_file
 from scope_graph.spec import Edge
 from scope_graph.validation import CompiledGraph, compile_graph
 from server.pipeline_slot import LoadedPipeline
+from server.webrtc.conditioning_nodes import ConditioningSlotError, add_conditioning
 
 PIPELINE_NODE = "pipeline"
 INPUT_NODE = "input"
@@ -30,11 +31,18 @@ class GraphSlotError(ValueError):
     """The default graph lacks a node the server needs."""
 
 
-def session_graph(path: Path, loaded: LoadedPipeline | None) -> CompiledGraph:
+def session_graph(
+    path: Path,
+    loaded: LoadedPipeline | None,
+    *,
+    video_mode: bool = False,
+    vace_use_input_video: bool = True,
+) -> CompiledGraph:
     """Read the default graph afresh and put the loaded pipeline's type and config in its
-    pipeline node (None: keep the file's); without SpoutGL, leave its Spout nodes out.
-    Bindings marked `?` that the pipeline type has no param for are dropped by compilation:
-    their flat keys are then accepted on the data channel and ignored."""
+    pipeline node (None: keep the file's), with the VACE and LoRA nodes its load asks for
+    (`conditioning_nodes`: in `video_mode` with `vace_use_input_video` the input drives VACE);
+    without SpoutGL, leave its Spout nodes out. Bindings marked `?` that the pipeline type
+    has no param for are dropped by compilation: the session refuses their keys."""
     source = read_graph_file(path)
     nodes = source.data.get("nodes") if isinstance(source.data, dict) else None
     for node_id in (INPUT_NODE, PIPELINE_NODE, OUTPUT_NODE):
@@ -44,6 +52,16 @@ def session_graph(path: Path, loaded: LoadedPipeline | None) -> CompiledGraph:
     if loaded is not None:
         nodes[PIPELINE_NODE]["type"] = loaded.node_type
         nodes[PIPELINE_NODE]["config"] = loaded.config.model_dump(mode="json")
+        try:
+            add_conditioning(
+                source.data,
+                PIPELINE_NODE,
+                loaded,
+                video_mode=video_mode,
+                vace_use_input_video=vace_use_input_video,
+            )
+        except ConditioningSlotError as exc:
+            raise GraphSlotError(f"{path}: {exc}") from None
     if not spout_available():
         _drop_spout(source.data)
     return compile_graph(source)

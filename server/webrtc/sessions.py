@@ -41,11 +41,13 @@ class Sessions:
         ice: IceProvider,
         graph_path: Path,
         recordings_dir: Path | None = None,
+        assets_dir: Path | None = None,
     ) -> None:
         self.pipelines = pipelines
         self.ice = ice
         self.graph_path = graph_path
         self.recordings_dir = recordings_dir
+        self.assets_dir = assets_dir
         self._sessions: dict[str, Session] = {}
 
     def __len__(self) -> int:
@@ -68,16 +70,24 @@ class Sessions:
         # Scope: a session's mode comes only from `input_mode`, absent meaning text, whatever
         # mode the pipeline itself defaults to (StreamDiffusionV2's node: video).
         initial.setdefault("input_mode", "text")
+        # Not a parameter: it chooses how the session graph is wired, once (Scope β3).
+        use_input_video = initial.pop("vace_use_input_video", True)
         loaded = self.pipelines.loaded()
         if loaded is None:
             raise PipelineNotLoaded
-        run = GraphRun(
-            session_graph(self.graph_path, loaded), Mode.LIVE, device=self.pipelines.device
+        graph = session_graph(
+            self.graph_path,
+            loaded,
+            video_mode=initial["input_mode"] == "video",
+            vace_use_input_video=use_input_video,
         )
+        run = GraphRun(graph, Mode.LIVE, device=self.pipelines.device)
         # Setting up may load per-run state on the GPU: keep the event loop free meanwhile.
         await asyncio.to_thread(run.setup)
         pc = RTCPeerConnection(rtc_configuration(await self.ice.servers()))
-        session = Session(str(uuid.uuid4()), pc, run, self._forget, self.recordings_dir)
+        session = Session(
+            str(uuid.uuid4()), pc, run, self._forget, self.recordings_dir, self.assets_dir
+        )
         try:
             session.apply(initial)
             session.take_input(await answer(pc, offer.sdp, session.output.track))

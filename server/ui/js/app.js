@@ -100,6 +100,7 @@ function setMode(mode) {
   });
   $("#no-controls").hidden = $("#controls").children.length > 0;
   prompts.reset(mode, schema.default_temporal_interpolation_method);
+  vace.setMode(mode);
   showIdle(ui, state.schema.id);
 }
 
@@ -114,7 +115,7 @@ function loadParams() {
     params.quantization = $("#quantization").value || null;
   }
   if (schema.supports_lora && loras.selected().length) params.loras = loras.selected();
-  if (schema.supports_vace) params.vace_enabled = state.mode === "text";
+  if (schema.supports_vace) params.vace_enabled = vace.enabled();
   return params;
 }
 
@@ -156,6 +157,8 @@ async function start() {
     const initialParameters = { input_mode: state.mode, ...state.params, ...spout.initial() };
     if (state.schema.supports_prompts !== false)
       Object.assign(initialParameters, prompts.initial());
+    if (state.schema.supports_vace && vace.enabled())
+      Object.assign(initialParameters, vace.initial());
     const stream = (state.stream = new Stream({ onVideo, onMessage, onClosed: stopped }));
     await stream.start(track, initialParameters);
     ui.sessionId = stream.sessionId;

@@ -3,12 +3,12 @@
 import { api, assetUrl } from "./api.js";
 import { $, el, notify } from "./dom.js";
 
-/** LoRA files under models/lora, each with a switch and a scale. */
+/** LoRA files under models/lora: each with a switch, a merge mode and a scale. */
 export class LoraPanel {
   constructor(send) {
     this.send = send;
     this.list = $("#lora-list");
-    this.loaded = new Set(); // adapters the pipeline loaded for runtime scaling
+    this.loaded = new Map(); // path -> merge mode, of what the loaded pipeline applies
   }
 
   async refresh() {
@@ -18,54 +18,127 @@ export class LoraPanel {
         ? files.map((file) => this._row(file))
         : [el("p", { class: "hint" }, "No LoRA files in the models folder's lora/.")]),
     );
+    this._notes();
   }
 
   _row(file) {
     const label = file.folder ? `${file.folder}/${file.name}` : file.name;
     const use = el("input", { type: "checkbox", "data-path": file.path });
-    const scale = el("input", { type: "range", min: -2, max: 2, step: 0.05, value: 1 });
+    const mode = el(
+      "select",
+      { class: "merge-mode", "aria-label": `merge mode of ${label}` },
+      el("option", { value: "permanent_merge" }, "merged"),
+      el("option", { value: "runtime_peft" }, "runtime"),
+    );
+    const scale = el("input", {
+      type: "range",
+      min: -2,
+      max: 2,
+      step: 0.05,
+      value: 1,
+      "aria-label": `scale of ${label}`,
+    });
     const readout = el("output", {}, "1");
     scale.addEventListener("input", () => (readout.textContent = scale.value));
     scale.addEventListener("change", () => {
-      if (this.loaded.has(file.path))
+      // Only runtime adapters change live; a merged LoRA waits for the next load.
+      if (this.loaded.get(file.path) === "runtime_peft")
         this.send({ lora_scales: [{ path: file.path, scale: Number(scale.value) }] });
+      this._notes();
     });
+    for (const input of [use, mode]) input.addEventListener("change", () => this._notes());
     return el(
       "div",
-      { class: "control lora" },
+      { class: "control lora", "data-path": file.path },
       el("label", { title: `${file.path} (${file.size_mb} MB)` }, use, ` ${label}`),
+      mode,
       scale,
       readout,
+      el("span", { class: "lora-note" }),
     );
   }
 
-  /** The `loras` load param: the checked files with their scales. */
+  _rows() {
+    return [...this.list.querySelectorAll(".lora")];
+  }
+
+  /** The `loras` load param: the checked files with their scales and merge modes. */
   selected() {
-    return [...this.list.querySelectorAll(".lora")]
+    return this._rows()
       .filter((row) => row.querySelector("input[type=checkbox]").checked)
       .map((row) => ({
-        path: row.querySelector("input[type=checkbox]").dataset.path,
+        path: row.dataset.path,
         scale: Number(row.querySelector("input[type=range]").value),
+        merge_mode: row.querySelector(".merge-mode").value,
       }));
   }
 
+  /** What the loaded pipeline applies (`loaded_lora_adapters`). */
   setLoaded(adapters) {
-    this.loaded = new Set((adapters || []).map((adapter) => adapter.path));
+    this.loaded = new Map((adapters || []).map((adapter) => [adapter.path, adapter.merge_mode]));
+    this._notes();
+  }
+
+  /** Each row says whether its settings are live or wait for the next load. */
+  _notes() {
+    for (const row of this._rows()) {
+      const checked = row.querySelector("input[type=checkbox]").checked;
+      const mode = row.querySelector(".merge-mode").value;
+      const loaded = this.loaded.get(row.dataset.path);
+      let note = "";
+      if (loaded === "runtime_peft" && mode === "runtime_peft" && checked)
+        note = "runtime adapter: the scale changes live";
+      else if (loaded === "permanent_merge" && mode === "permanent_merge" && checked)
+        note = "merged: a new scale applies at the next load";
+      else if (loaded || checked) note = "applies at the next load";
+      row.querySelector(".lora-note").textContent = note;
+    }
   }
 }
 
-/** Reference images from the assets folder: upload, pick, send. */
+/** VACE: on/off and control source at load, reference images from assets, context scale. */
 export class VacePanel {
   constructor(send) {
     this.send = send;
     this.thumbs = $("#vace-images");
     this.scale = $("#vace-scale");
+    this.toggle = $("#vace-enabled");
     this.chosen = new Set();
+    this.touched = false; // the artist chose on/off: mode changes keep their choice
+    this.toggle.addEventListener("change", () => (this.touched = true));
     $("#vace-upload").addEventListener("change", (event) => this._upload(event.target.files[0]));
     $("#vace-send").addEventListener("click", () => this.send(this.message()));
+    $("#vace-clear").addEventListener("click", () => {
+      this.chosen.clear();
+      for (const image of this.thumbs.querySelectorAll("img")) image.classList.remove("chosen");
+      this.send({ vace_ref_images: [] });
+    });
+    this.scale.addEventListener(
+      "input",
+      () => ($("#vace-scale-value").textContent = this.scale.value),
+    );
     this.scale.addEventListener("change", () =>
       this.send({ vace_context_scale: Number(this.scale.value) }),
     );
+  }
+
+  /** Scope's default: VACE on in text mode, off in video mode, unless the artist chose. */
+  setMode(mode) {
+    if (!this.touched) this.toggle.checked = mode === "text";
+  }
+
+  enabled() {
+    return this.toggle.checked;
+  }
+
+  /** What a stream with VACE on starts with. */
+  initial() {
+    const initial = {
+      vace_context_scale: Number(this.scale.value),
+      vace_use_input_video: $("#vace-control").value === "input",
+    };
+    if (this.chosen.size) initial.vace_ref_images = [...this.chosen];
+    return initial;
   }
 
   async refresh() {

@@ -136,8 +136,10 @@ def test_bad_requests_name_the_problem(
     assert all(word in response.json()["detail"] for word in words), response.text
 
 
-def test_longlive_needs_no_file_it_never_loads(client: Client, settings: ServerSettings) -> None:
+def test_longlive_needs_the_vace_module_it_loads(client: Client, settings: ServerSettings) -> None:
     write_tiny_models(settings.models_dir)
-    (settings.models_dir / VACE_FILE).unlink()  # nothing loads the VACE module yet
-
     assert status(client, "longlive")["downloaded"] is True
+
+    (settings.models_dir / VACE_FILE).unlink()  # VACE is on by default: its module is needed
+
+    assert status(client, "longlive")["downloaded"] is False

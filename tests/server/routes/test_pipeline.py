@@ -233,8 +233,7 @@ def test_a_load_that_names_no_pipeline_loads_one_this_machine_has(
 @pytest.mark.parametrize(
     ("pipeline_id", "load_params", "key"),
     [
-        ("longlive", {"loras": [{"path": "/ink.safetensors"}]}, "loras"),
-        ("longlive", {"vace_enabled": True}, "vace_enabled"),
+        ("passthrough", {"vace_enabled": True}, "vace_enabled"),
         ("passthrough", {"vace_ref_images": ["/ref.png"]}, "vace_ref_images"),
         ("passthrough", {"loras": [{"path": "/ink.safetensors", "scale": 0.5}]}, "loras"),
     ],
@@ -259,3 +258,30 @@ def test_load_params_that_ask_for_nothing_are_taken(client: Client, wait_until: 
     load(client, pipeline_id="passthrough", load_params=off)
 
     assert settled(client, wait_until)["status"] == "loaded"
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("../elsewhere.safetensors", "LoRA files must be in the LoRA folder"),
+        ("/tmp/ink.safetensors", "LoRA files must be in the LoRA folder"),
+        ("missing.safetensors", "no such file in the LoRA folder"),
+        ("notes.txt", "not a LoRA file"),
+    ],
+)
+def test_a_lora_file_outside_the_lora_folder_or_missing_is_refused_before_loading(
+    client: Client,
+    server: ServerState,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    says: str,
+) -> None:
+    monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
+    (server.settings.lora_dir / "notes.txt").write_text("not a LoRA")
+    body = {"pipeline_id": "longlive", "load_params": {"loras": [{"path": path}]}}
+
+    response = client.post(LOAD, json=body)
+
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(f"load_params.loras.0.path: {path}: {says}")
+    assert client.get(STATUS).json()["status"] == "not_loaded", "nothing was started"

@@ -19,6 +19,7 @@ import pytest
 from live_server import LiveServer, start_server
 from spout_standin import FakeSpout, share
 from toy_pipelines import Styled
+from wan_outputs import Calls, parting, spy_on_longlive
 
 from nodes.pipelines.wan.tiny import write_tiny_models
 from scope_graph import registry
@@ -314,40 +315,93 @@ def test_without_spout_the_panel_says_why_and_its_switches_are_off(
 
 
 def test_lora_and_vace_panels_follow_the_pipelines_capabilities(
-    ui_server: LiveServer,
+    ui_server: LiveServer, open_ui: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(registry._registered, "styled", Styled)
+    monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
+    page = open_ui(ui_server.url + "/?pipeline=passthrough")
+    assert page.is_hidden("#lora-panel") and page.is_hidden("#vace-panel")
+    page.select_option("#pipeline", "styled")
+    page.wait_for_selector("#lora-panel", state="visible")
+    assert page.is_visible("#vace-panel")
+
+
+def session_chunks(
+    page: Any, server: LiveServer, calls: Calls, count: int, change: Callable[[], None] | None
+) -> list[Any]:
+    """Start a stream, call `change` after its first chunk, stop after `count` chunks."""
+    page.click("#start")
+    page.wait_for_function("window.scopeUI.stream === 'streaming'", timeout=WAIT_MS)
+    session = server.state.sessions.get(page.evaluate("window.scopeUI.sessionId"))
+    made = calls.outputs[id(session.run.node("pipeline"))]
+    deadline = time.monotonic() + 60
+    while len(made) < (1 if change else count):
+        assert time.monotonic() < deadline, "no chunks came"
+        time.sleep(0.05)
+    if change is not None:
+        change()
+        while len(made) < count:
+            assert time.monotonic() < deadline, "no more chunks came"
+            time.sleep(0.05)
+    page.click("#start")  # now "Stop"
+    page.wait_for_function("window.scopeUI.stream === 'stopped'")
+    assert not [m for m in page.evaluate("window.scopeUI.messages") if m.get("type") == "error"]
+    return made[:count]
+
+
+def test_a_runtime_lora_scale_and_a_reference_image_change_the_output(
+    wan_server: LiveServer,
     open_ui: Callable[[str], Any],
     test_output: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(registry._registered, "styled", Styled)
-    monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
-    settings = ui_server.state.settings
-    (settings.lora_dir / "styles").mkdir(parents=True)
-    (settings.lora_dir / "styles" / "ink.safetensors").write_bytes(b"\0" * 1024)
+    calls = spy_on_longlive(monkeypatch)
+    lora = str((wan_server.state.settings.lora_dir / "tiny_kohya.safetensors").resolve())
     image = tmp_path / "reference.png"
-    cv2.imwrite(str(image), np.full((24, 32, 3), (40, 200, 90), np.uint8))
-    page = open_ui(ui_server.url + "/?pipeline=longlive")
-    assert page.is_hidden("#lora-panel") and page.is_hidden("#vace-panel")  # none yet
-    page.select_option("#pipeline", "styled")
-    page.wait_for_selector("#lora-panel", state="visible")
-
+    stripes = np.zeros((48, 64, 3), np.uint8)
+    stripes[::6] = (0, 60, 255)
+    cv2.imwrite(str(image), stripes)
+    page = open_ui(wan_server.url + "/?pipeline=longlive")
+    page.click("#load-panel summary")
+    page.fill("#width", "48")
+    page.fill("#height", "32")
     page.click("#lora-panel summary")
-    page.wait_for_selector("#lora-list .lora")
-    assert "styles/ink" in page.inner_text("#lora-list")
+    row = page.locator(f'#lora-list .lora[data-path="{lora}"]')
+    row.locator("input[type=checkbox]").check()
+    row.locator(".merge-mode").select_option("runtime_peft")
     page.click("#vace-panel summary")
+    assert page.is_checked("#vace-enabled")  # text mode: on, as Scope's frontend has it
+    slider = row.locator("input[type=range]")
+
+    def scale(value: str) -> None:
+        slider.fill(value)
+        slider.dispatch_event("change")
+
+    # The same load and settings twice: the same frames, until the LoRA is turned down.
+    plain = session_chunks(page, wan_server, calls, 4, None)
+    adapters = wan_server.state.pipelines.status().loaded_lora_adapters
+    assert [(a["path"], a["merge_mode"]) for a in adapters or []] == [(lora, "runtime_peft")]
+    assert "changes live" in row.inner_text()
+    turned_down = session_chunks(page, wan_server, calls, 4, lambda: scale("0"))
+    part = parting(plain, turned_down)
+    assert part is not None and part >= 1, "scale 0 made the frames of scale 1"
+
+    # Back to scale 1 (no reload: the scale sent live is not the load's), then a reference.
+    scale("1")
+    loaded = wan_server.state.pipelines.loaded()
     page.set_input_files("#vace-upload", str(image))
     page.wait_for_selector("#vace-images img.chosen")
-    assert (settings.assets_dir / "reference.png").is_file()
-    page.wait_for_function("document.querySelector('#vace-images img').naturalWidth === 32")
-    page.screenshot(path=test_output / "lora-and-vace.png")
+    assert (wan_server.state.settings.assets_dir / "reference.png").is_file()
+    page.click("#vace-images img.chosen")  # unchosen: the stream starts without it
 
-    page.click("#start")
-    page.wait_for_function("window.scopeUI.framesShown > 3", timeout=WAIT_MS)
-    page.click("#vace-send")
-    session = ui_server.state.sessions.get(page.evaluate("window.scopeUI.sessionId"))
-    wait = time.monotonic() + 10
-    while not session.run.params("pipeline").vace_ref_images:
-        assert time.monotonic() < wait, "the references never reached the pipeline"
-        time.sleep(0.05)
-    assert not [m for m in page.evaluate("window.scopeUI.messages") if m.get("type") == "error"]
+    def send_reference() -> None:
+        page.click("#vace-images img")
+        page.click("#vace-send")
+
+    referenced = session_chunks(page, wan_server, calls, 4, send_reference)
+    assert wan_server.state.pipelines.loaded() is loaded
+    part = parting(plain, referenced)
+    assert part is not None and part >= 1, "the reference image changed nothing"
+    page.screenshot(path=test_output / "lora-and-vace.png")
+    page.locator("#vace-panel").screenshot(path=test_output / "vace-panel.png")

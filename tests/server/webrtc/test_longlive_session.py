@@ -61,8 +61,7 @@ def test_longlive_is_listed_as_scope_lists_it_and_its_models_are_there(server: L
     with httpx.Client(base_url=server.url) as http:
         schemas = http.get("/api/v1/pipelines/schemas").json()["pipelines"]
         status = http.get("/api/v1/models/status", params={"pipeline_id": "longlive"}).json()
-    scope = {**SCOPE["longlive"], "supports_lora": False, "supports_vace": False}  # not yet
-    assert json.dumps(schemas["longlive"]) == json.dumps(scope)
+    assert json.dumps(schemas["longlive"]) == json.dumps(SCOPE["longlive"])
     assert status["downloaded"] is True
 
 

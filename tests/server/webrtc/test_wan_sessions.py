@@ -165,8 +165,9 @@ def test_text_session_prompt_transition_and_reset_cache(
     asyncio.run(body())
 
 
-def test_video_session_gets_frames_back(server: LiveServer, pipeline_id: str) -> None:
-    server.load(pipeline_id, **SIZE)
+@pytest.mark.parametrize("vace", [False, True])
+def test_video_session_gets_frames_back(server: LiveServer, pipeline_id: str, vace: bool) -> None:
+    server.load(pipeline_id, vace_enabled=vace, **SIZE)
 
     async def body() -> None:
         client = await connect(
@@ -174,7 +175,9 @@ def test_video_session_gets_frames_back(server: LiveServer, pipeline_id: str) ->
         )
         try:
             await more_frames(client, 5)  # one chunk
-            assert pipeline_node(server, client).video_mode is True
+            # VACE on: the input is the control video and latents start from noise (Scope's
+            # text-mode path); off: video to video.
+            assert pipeline_node(server, client).video_mode is not vace
         finally:
             await client.close()
         assert client.received[-1].picture.shape == (32, 48, 3)
