@@ -44,7 +44,11 @@ class VaceParams(NodeParams):
     @classmethod
     def _readable(cls, paths: list[str] | None) -> list[str] | None:
         for path in paths or ():
-            read_rgb(Path(path))  # a missing or broken file is refused when sent
+            try:
+                read_rgb(Path(path))  # a missing or broken file is refused when sent
+            except OSError as exc:
+                # pydantic turns only ValueErrors into validation errors (a ParamError).
+                raise ValueError(str(exc)) from exc
         return paths
 
 

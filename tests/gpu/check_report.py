@@ -1,4 +1,4 @@
-"""The GPU check's Markdown report: machine, CUDA tests, benchmark table, goals, stage log."""
+"""The GPU check's Markdown report: machine, CUDA tests, benchmark tables, goals, stage log."""
 
 from __future__ import annotations
 
@@ -96,6 +96,18 @@ GOALS = [
     Goal("first_frame_s", "<=", 0.4, "", "LongLive 832x480: first frame ≤ 0.4 s, model loaded"),
 ]
 """Issue #9's goals for LongLive at 832x480, 4 steps, on one H100/H200: its anchor runs."""
+VACE_LORA_GOALS = [
+    Goal("runtime/merged", "<=", 1.10, "", "LongLive 512x512: runtime PEFT LoRA ≤ 1.10 × merged "
+         "per chunk (end to end)"),
+    Goal("VACE/no VACE", "<=", 1.35, "", "LongLive 512x512: VACE control ≤ 1.35 × no VACE per "
+         "chunk (end to end)"),
+]  # fmt: skip
+"""Issue #11's goals on one H100/H200, as tests/benchmarks/wan_vace_lora.py states them: the
+ratio of its end-to-end chunk times (its `ratios`), key: the ratio's name."""
+VACE_LORA_COLUMNS = [("chunk_p50_ms", "chunk p50 ms", 1), ("chunk_p90_ms", "p90 ms", 1),
+                     ("fps", "FPS", 2), ("vace_encode_p50_ms", "VACE enc ms", 1),
+                     ("generate_p50_ms", "generate ms", 1), ("decode_p50_ms", "decode ms", 1),
+                     ("peak_gb", "peak GB", 2)]  # fmt: skip
 Row = tuple[str, dict[str, Any]]
 """A benchmark run's name (`bf16 eager · streamdiffusionv2 video 512x512`) and its figures."""
 
@@ -160,16 +172,18 @@ def _tests(stage: Stage, tests: list[CaseResult], cuda: bool) -> list[str]:
     return lines
 
 
+def _result(stage: Stage) -> str:
+    """A benchmark stage's result cell: its status and seconds, or why it did not run."""
+    return stage.output if stage.status == "not run" else f"{stage.status} ({stage.seconds:.0f} s)"
+
+
 def _benchmarks(benches: list[Bench]) -> list[str]:
     lines = ["", "## Wan pipelines benchmark", ""]
     titles = ["run", "pipeline", "mode", "size", "steps"] + [title for _, title, _ in COLUMNS]
     lines.append("| " + " | ".join(titles) + " | result |")
     lines.append("|---|---|---|---|---|" + "---:|" * len(COLUMNS) + "---|")
     for bench in benches:
-        stage = bench.stage
-        result = stage.output if stage.status == "not run" else stage.status
-        if stage.status != "not run":
-            result += f" ({stage.seconds:.0f} s)"
+        stage, result = bench.stage, _result(bench.stage)
         runs = (bench.figures or {}).get("runs") or [{}]
         for run in runs:
             steps = ",".join(str(step) for step in run.get("steps", [])) or "-"
@@ -189,6 +203,56 @@ def _benchmarks(benches: list[Bench]) -> list[str]:
     return lines
 
 
+def _vace_lora(bench: Bench) -> list[str]:
+    """The VACE and LoRA benchmark's runs, one row each, against its first (no LoRA)."""
+    stage, figures = bench.stage, bench.figures or {}
+    lines = ["", "## VACE and LoRA benchmark", ""]
+    if figures:
+        lines += [f"LongLive text mode at {figures['resolution']}, {figures['model']} on "
+                  f"{figures['device']}, LoRA rank {figures['rank']}, {figures['warmup']} warm-up "
+                  f"+ {figures['chunks']} counted chunks per run.", ""]  # fmt: skip
+    titles = ["run"] + [title for _, title, _ in VACE_LORA_COLUMNS] + ["chunk / no LoRA"]
+    lines.append("| " + " | ".join(titles) + " | result |")
+    lines.append("|---|" + "---:|" * (len(titles) - 1) + "---|")
+    result = _result(stage)
+    runs = figures.get("runs") or [{}]
+    base = runs[0].get("chunk_p50_ms")
+    for run in runs:
+        cells = [run.get("run", "-")]
+        cells += [_number(run.get(key), digits) for key, _, digits in VACE_LORA_COLUMNS]
+        cells.append(_number(run["chunk_p50_ms"] / base if base else None, 2))
+        lines.append("| " + " | ".join(cells) + f" | {result} |")
+    lines += [
+        "",
+        "One DiT in one process: no LoRA, a random LoRA on every block linear merged "
+        "(`permanent_merge`), the same file as a `runtime_peft` adapter, and a random VACE "
+        "module with a new control clip every chunk (VACE enc: its conversion and encode). "
+        "Chunk: prepare, VACE encode, denoising and commit pass, VAE decode; generate: "
+        "denoising and commit pass alone. Peak: `torch.cuda.max_memory_allocated` in the run.",
+    ]
+    return lines
+
+
+def _vace_lora_goals(bench: Bench | None, tiny: bool) -> list[str]:
+    """Issue #11's ratios against their goals; the DiT-only ratio beside each."""
+    figures = (bench.figures if bench else None) or {}
+    ratios, lines = figures.get("ratios", {}), []
+    for goal in VACE_LORA_GOALS:
+        ratio = ratios.get(goal.key)
+        met = ratio is not None and COMPARE[goal.compare](ratio["chunk"], goal.value)
+        if tiny:
+            result = "not evaluated"
+        else:
+            result = "no figures" if ratio is None else "met" if met else "not met"
+        measured = "-"
+        if ratio is not None:
+            mark = "✓" if met else "✗"
+            measured = (f"{figures['resolution']}: {ratio['chunk']:.2f} end to end {mark} "
+                        f"(DiT only {ratio['dit']:.2f})")  # fmt: skip
+        lines.append(f"| {goal.text} | {result} | {measured} |")
+    return lines
+
+
 def _verdicts(
     goal_text: str, compare: str, value: float, key: str, rows: list[Row], tiny: bool
 ) -> str:
@@ -205,7 +269,7 @@ def _verdicts(
     return f"| {goal_text} | {result} | {runs or '-'} |"
 
 
-def _goals(benches: list[Bench], tiny: bool) -> list[str]:
+def _goals(benches: list[Bench], tiny: bool, vace_lora: Bench | None) -> list[str]:
     lines = ["", "## Goals", ""]
     if tiny:
         lines += ["Not evaluated in tiny mode; the figures are listed to show the check works.", ""]
@@ -228,7 +292,7 @@ def _goals(benches: list[Bench], tiny: bool) -> list[str]:
         peak_text = f"{where}: peak GPU memory ≤ {target['peak_gb']:g} GB"
         lines.append(_verdicts(fps_text, ">=", target["fps"], "fps", at_goal, tiny))
         lines.append(_verdicts(peak_text, "<=", target["peak_gb"], "peak_gb", at_goal, tiny))
-    return lines
+    return lines + _vace_lora_goals(vace_lora, tiny)
 
 
 def _stages(stages: list[Stage]) -> list[str]:
@@ -247,11 +311,15 @@ def render(
     tests_stage: Stage,
     tests: list[CaseResult],
     benches: list[Bench],
+    vace_lora: Bench | None = None,
 ) -> str:
-    """The whole report."""
+    """The whole report; the stages listed in the check's order (VACE and LoRA second)."""
     lines = _machine(info, tiny)
     lines += _tests(tests_stage, tests, cuda)
     lines += _benchmarks(benches)
-    lines += _goals(benches, tiny)
-    lines += _stages([tests_stage] + [b.stage for b in benches])
+    if vace_lora is not None:
+        lines += _vace_lora(vace_lora)
+    lines += _goals(benches, tiny, vace_lora)
+    first = [tests_stage] + ([vace_lora.stage] if vace_lora is not None else [])
+    lines += _stages(first + [b.stage for b in benches])
     return "\n".join(lines) + "\n"

@@ -12,8 +12,18 @@ import torch
 from check_report import GOALS, Bench, CaseResult, Stage, render, results_from_junit
 
 CHECK = Path(__file__).with_name("check")
-SECTIONS = ["# GPU check: ", "## CUDA tests", "## Wan pipelines benchmark", "## Goals", "## Stages"]
-BENCH = "Wan pipelines benchmark"
+BENCH, VACE_LORA = "Wan pipelines benchmark", "VACE and LoRA benchmark"
+SECTIONS = [
+    "# GPU check: ",
+    "## CUDA tests",
+    f"## {BENCH}",
+    f"## {VACE_LORA}",
+    "## Goals",
+    "## Stages",
+]
+VACE_LORA_RUNS = ["no LoRA", "LoRA merged", "LoRA runtime", "VACE control"]
+RUNTIME_GOAL = "LongLive 512x512: runtime PEFT LoRA ≤ 1.10 × merged per chunk (end to end)"
+VACE_GOAL = "LongLive 512x512: VACE control ≤ 1.35 × no VACE per chunk (end to end)"
 
 
 def rows(report: str, section: str, *first: str) -> list[list[str]]:
@@ -49,6 +59,11 @@ def test_the_check_runs_in_tiny_mode_and_reports_every_stage(tmp_path: Path) -> 
     names = "\n".join(tests)
     assert "test_bf16_flow_matches_float32[cuda-moderate]" in names
     assert "test_two_sessions_on_one_slot_stream_their_own_seeds[cuda]" in names
+    assert (
+        "test_vace_lora::test_a_runtime_and_a_merged_lora_agree_in_bf16_with_float32[cuda]" in names
+    )
+    assert "test_vace_lora::test_vace_hints_in_bf16_agree_with_float32[cuda]" in names
+    assert "test_longlive_streams_with_vace_refs_control_video_and_a_runtime_lora[cuda]" in names
     if not torch.cuda.is_available():
         assert all(line.endswith("| skipped (no CUDA) |") for line in tests), names
     # Every pipeline at its default size (divided by 8), LongLive also at its anchor's.
@@ -77,7 +92,26 @@ def test_the_check_runs_in_tiny_mode_and_reports_every_stage(tmp_path: Path) -> 
         "not evaluated",
         "-",
     ]
+    # VACE and LoRA: the tiny run, a second chunk counted after one warm-up chunk.
+    assert "LongLive text mode at 64x64, tiny DiT (random) on " in report
+    assert "1 warm-up + 1 counted chunks per run" in report
+    vace_lora = rows(report, VACE_LORA)[1:]  # below the heading
+    assert [cells[0] for cells in vace_lora] == VACE_LORA_RUNS
+    for cells in vace_lora:
+        chunk, fps, generate, decode = (float(cells[i]) for i in (1, 3, 5, 6))
+        assert chunk > 0 and fps > 0 and generate > 0 and decode > 0, cells
+        assert cells[-1].startswith("ok ("), cells
+    assert vace_lora[0][8] == "1.00" and float(row(report, VACE_LORA, "VACE control")[4]) > 0
+    if not torch.cuda.is_available():
+        assert [cells[7] for cells in vace_lora] == ["-"] * 4, "no peak GPU memory on a CPU"
+    for goal in (RUNTIME_GOAL, VACE_GOAL):
+        result, runs = row(report, "Goals", goal)[1:]
+        assert result == "not evaluated" and runs.startswith("64x64: "), runs
+        assert " end to end " in runs and "(DiT only " in runs, runs
+    stages = [cells[0] for cells in rows(report, "Stages")[1:]]
+    assert stages == ["CUDA tests", "VACE and LoRA", "bf16 eager", "bf16 compiled", "fp8 compiled"]
     assert row(report, "Stages", "CUDA tests")[1] == "ok"
+    assert row(report, "Stages", "VACE and LoRA")[1] == "ok"
 
 
 def figures(
@@ -189,3 +223,62 @@ def test_junit_results_tell_passed_failed_skipped_and_uncollected_modules() -> N
                    ">       assert alone < apart / 4\nE       AssertionError: apart"),
         CaseResult("tests.scope_graph.test_cuda::test_late[cuda]", "skipped", "needs a CUDA GPU"),
     ]  # fmt: skip
+
+
+def vace_lora_figures(runtime_ms: float, vace_ms: float) -> dict[str, Any]:
+    """The VACE and LoRA benchmark's `--json` on a GPU: merged and no LoRA at 400 ms a chunk."""
+    chunk = {"no LoRA": 400.0, "LoRA merged": 400.0, "LoRA runtime": runtime_ms,
+             "VACE control": vace_ms}  # fmt: skip
+    runs = [
+        {"run": name, "chunk_p50_ms": ms, "chunk_p90_ms": ms + 10, "fps": 12000 / ms,
+         "vace_encode_p50_ms": 60.0 if name == "VACE control" else 0.01,
+         "generate_p50_ms": ms - 100, "decode_p50_ms": 100.0, "peak_gb": 9.5}
+        for name, ms in chunk.items()
+    ]  # fmt: skip
+    ratios = {
+        "runtime/merged": {"chunk": runtime_ms / 400, "dit": (runtime_ms - 100) / 300},
+        "VACE/no VACE": {"chunk": vace_ms / 400, "dit": (vace_ms - 100) / 300},
+    }
+    return {"device": "NVIDIA H200", "model": "Wan2.1-T2V-1.3B (random)",
+            "resolution": "512x512", "rank": 32, "warmup": 10, "chunks": 10, "runs": runs,
+            "ratios": ratios, "goals": {"runtime/merged": 1.10, "VACE/no VACE": 1.35}}  # fmt: skip
+
+
+def test_a_gpu_report_shows_the_vace_and_lora_runs_and_issue_11s_ratios() -> None:
+    info = {"date": "2026-12-04 12:00 UTC", "device": "NVIDIA H200, 140 GiB", "torch": "2.11.0"}
+    tests_stage = Stage("CUDA tests", "ok", 40)
+    measured = Bench(Stage("VACE and LoRA", "ok", 71), vace_lora_figures(420.0, 600.0))
+
+    report = render(info, False, True, tests_stage, [], [], measured)
+
+    assert (
+        "LongLive text mode at 512x512, Wan2.1-T2V-1.3B (random) on NVIDIA H200, LoRA rank 32, "
+        "10 warm-up + 10 counted chunks per run." in report
+    )
+    assert [cells[0] for cells in rows(report, VACE_LORA)[1:]] == VACE_LORA_RUNS
+    assert row(report, VACE_LORA, "LoRA runtime")[1:] == [
+        "420.0", "430.0", "28.57", "0.0", "320.0", "100.0", "9.50", "1.05", "ok (71 s)"
+    ]  # fmt: skip
+    assert row(report, VACE_LORA, "VACE control")[4] == "60.0"
+    assert row(report, VACE_LORA, "VACE control")[8] == "1.50"
+    assert row(report, "Goals", RUNTIME_GOAL)[1:] == [
+        "met", "512x512: 1.05 end to end ✓ (DiT only 1.07)"
+    ]  # fmt: skip
+    assert row(report, "Goals", VACE_GOAL)[1:] == [
+        "not met", "512x512: 1.50 end to end ✗ (DiT only 1.67)"
+    ]  # fmt: skip
+    assert [cells[0] for cells in rows(report, "Stages")[1:]] == ["CUDA tests", "VACE and LoRA"]
+
+    # Timed out: the benchmark writes its figures after the last run, so there are none.
+    output = "no LoRA ...\n" * 40 + "VACE control ..."
+    lost = Bench(Stage("VACE and LoRA", "timed out", 150, output), None)
+    report = render(info, False, True, tests_stage, [], [], lost)
+
+    assert row(report, VACE_LORA, "-")[-1] == "timed out (150 s)"
+    assert row(report, "Goals", RUNTIME_GOAL)[1:] == ["no figures", "-"]
+    assert row(report, "Goals", VACE_GOAL)[1:] == ["no figures", "-"]
+    assert "### VACE and LoRA: last lines" in report and "VACE control ..." in report
+    not_run = Bench(Stage("VACE and LoRA", "not run", output="out of time"), None)
+    assert row(render(info, False, True, tests_stage, [], [], not_run), VACE_LORA, "-")[-1] == (
+        "out of time"
+    )

@@ -3,8 +3,9 @@
 `write_tiny_models(models_dir)` writes everything the 1.3B Wan pipeline nodes load, where Scope
 keeps it: the Wan config, VAE and tokenizer, the fp8 UMT5 encoder, the VACE module, and each
 pipeline's generator (LongLive, StreamDiffusionV2, Reward Forcing, MemFlow) and built-in LoRA,
-and a user LoRA in each file format the pipelines read (`<models_dir>/lora/`). The sizes are tiny, the formats are the published ones, so the files go through exactly the
-loading code the real ones do.
+and a user LoRA in each file format the pipelines read (`<models_dir>/lora/`). The sizes
+are tiny, the formats are the published ones, so the files go through exactly the loading
+code the real ones do.
 """
 
 from __future__ import annotations
