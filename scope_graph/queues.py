@@ -32,6 +32,8 @@ class FrameQueue:
         self._closed = False
         self.consumer_gone = False
         self._wakeup = wakeup
+        self.producer_wakeup: threading.Condition | None = None
+        """The producer's condition: an idle producer learns that its consumer finished."""
         self.frames_in = 0
         self.frames_dropped = 0
 
@@ -106,6 +108,7 @@ class FrameQueue:
             self._items.clear()
             self._count = 0
             self._wakeup.notify_all()
+        _wake(self.producer_wakeup)
 
 
 class ValueSlot:
@@ -121,6 +124,8 @@ class ValueSlot:
         self.fresh = False
         self.closed = False
         self.consumer_gone = False
+        self.producer_wakeup: threading.Condition | None = None
+        """The producer's condition: an idle producer learns that its consumer finished."""
         self.frames_in = 0
 
     def put(self, value: Any, stop: threading.Event, ready: torch.cuda.Event | None = None) -> None:
@@ -148,3 +153,10 @@ class ValueSlot:
         with self._wakeup:
             self.consumer_gone = True
             self.value, self.ready, self.has_value, self.fresh = None, None, False, False
+        _wake(self.producer_wakeup)
+
+
+def _wake(condition: threading.Condition | None) -> None:
+    if condition is not None:
+        with condition:
+            condition.notify_all()

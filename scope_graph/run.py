@@ -168,6 +168,7 @@ class GraphRun:
             else:
                 queue = ValueSlot(consumer.wakeup)
                 consumer.value_inputs[edge.to_port] = queue
+            queue.producer_wakeup = producer.wakeup
             producer.outputs.setdefault(edge.from_port, []).append(queue)
             self._edges.append((edge, queue))
 

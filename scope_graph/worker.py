@@ -207,6 +207,9 @@ class NodeWorker:
             self.wakeup.notify_all()
 
     def _readiness(self) -> _Wait | None:
+        downstream = [q for queues in self.outputs.values() for q in queues]
+        if downstream and all(q.consumer_gone for q in downstream):
+            return _Wait.DONE  # an idle source (a LoRA, VACE settings) ends with its consumers
         required = [s for p, s in self.value_inputs.items() if not self.node.input(p).optional]
         if any(s.closed and not s.has_value for s in required):
             return _Wait.DONE

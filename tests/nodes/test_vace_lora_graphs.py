@@ -67,13 +67,6 @@ def test_vace_scribble_steers_longlive_with_the_clips_edges(
     assert pictures.std() > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine: the vace node (nothing wired, idle after sending its settings) never ends, so "
-        "the offline run never finishes although its clip, pipeline and recorder have"
-    ),
-)
 def test_vace_reference_restyles_the_clip(workdir: Path, models_dir: Path, decode: Decode) -> None:
     graph = example("vace-reference", {"longlive": tiny(models_dir)})
 

@@ -145,3 +145,20 @@ def test_a_value_driven_chain_reruns_on_a_param_update(make_graph, start_run) ->
 
     assert run.node("second").emitted == [11, 21, 22]
     run.stop()
+
+
+def test_an_idle_value_source_ends_with_its_consumers(make_graph, start_run) -> None:
+    graph = make_graph(
+        """
+        nodes:
+          src:  {type: count_source, config: {frames: 5}}
+          lora: {type: number_chain, params: {offset: 5}}
+          gen:  {type: number_generator}
+          sink: {type: sink}
+        edges: [src.video -> gen.video, lora.number -> gen.number, gen.video -> sink.video]
+        """
+    )
+    run = start_run(graph, "offline")
+
+    assert run.wait(timeout=WAIT), "the idle number_chain kept the run alive"
+    assert run.node("gen").numbers == [5] * 5
