@@ -7,9 +7,10 @@ from pathlib import Path
 
 
 def tiny_models(args: argparse.Namespace) -> int:
-    from .tiny import write_tiny_models  # torch is imported only when the command runs
+    # Imported here: torch loads only when the command runs.
+    from nodes.tiny_models import write_all_tiny_models
 
-    root = write_tiny_models(args.dir, seed=args.seed)
+    root = write_all_tiny_models(args.dir, seed=args.seed)
     print(f"Tiny models written to {root}")
     print(f"Serve them with: DAYDREAM_SCOPE_MODELS_DIR={root} SCOPE_GRAPH_CPU_PIPELINES=1 ...")
     return 0
@@ -21,7 +22,8 @@ def add(commands: argparse._SubParsersAction) -> None:
     sub = dev.add_subparsers(dest="dev_command", required=True, metavar="TOOL")
     parser = sub.add_parser(
         "tiny-models",
-        help="write tiny random models in the real layout (what the Wan pipeline nodes load)",
+        help="write tiny random models in the real layout (what the pipelines and the depth and "
+        "pose nodes load)",
     )
     parser.add_argument("dir", type=Path, metavar="DIR", help="the models folder to write")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
