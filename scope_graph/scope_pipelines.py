@@ -21,6 +21,7 @@ from scope_graph.node import Node
 from scope_graph.registry import node_types
 
 Mode = Literal["text", "video"]
+Usage = Literal["preprocessor"]
 
 
 class Artifact(BaseModel):
@@ -85,6 +86,12 @@ class PipelineInfo(BaseModel):
     (StreamDiffusionV2's video-mode defaults), shown as Scope shows them: default, title, type."""
     mode_defaults: dict[Mode, ModeDefaults] = Field(default_factory=dict)
     artifacts: tuple[Artifact, ...] = ()
+    usage: tuple[Usage, ...] = ()
+    """`("preprocessor",)`: it prepares a main pipeline's input in a `pipeline_ids` chain."""
+
+    @property
+    def is_preprocessor(self) -> bool:
+        return "preprocessor" in self.usage
 
 
 class PipelineSchema(BaseModel):
@@ -113,12 +120,16 @@ class PipelineSchema(BaseModel):
     config_schema: dict[str, Any]
     mode_defaults: dict[str, dict[str, Any]] | None = None
     """Left out entirely when no mode overrides anything (as Scope does)."""
+    usage: list[Usage] | None = None
+    """Scope's later key (`["preprocessor"]`); left out for main pipelines, as Scope's
+    beta.2 schemas have no such key."""
 
     @model_serializer(mode="wrap")
-    def _without_empty_mode_defaults(self, serialize: SerializerFunctionWrapHandler) -> Any:
+    def _without_empty_keys(self, serialize: SerializerFunctionWrapHandler) -> Any:
         data = serialize(self)
-        if data.get("mode_defaults") is None:
-            data.pop("mode_defaults", None)
+        for key in ("mode_defaults", "usage"):
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
 
@@ -244,6 +255,7 @@ class RegisteredPipeline:
                     "mode_defaults",
                     "requires_models",
                     "default_mode",
+                    "usage",
                 }
             ),
             id=self.id,
@@ -251,6 +263,7 @@ class RegisteredPipeline:
             requires_models=info.requires_models or bool(info.artifacts),
             config_schema=config_schema(self.cls),
             mode_defaults=overrides or None,
+            usage=list(info.usage) or None,
         )
 
 

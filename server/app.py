@@ -30,6 +30,7 @@ from server.routes import (
     models,
     pipeline,
     pipelines,
+    preview,
     recordings,
     root,
     spout,
@@ -97,6 +98,7 @@ def create_app(settings: ServerSettings | None = None) -> Litestar:
                 *ui.routes,
                 *spout.routes,
                 *graph.routes,
+                *preview.routes,
             ]
         ),
         exception_handlers=exception_handlers,

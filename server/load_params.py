@@ -1,8 +1,9 @@
 """`POST /api/v1/pipeline/load`: the request body, and its `load_params` checked against the
-chosen pipeline node's own Config."""
+chosen pipeline node's own Config (and, in a `pipeline_ids` chain, each preprocessor's)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,43 +20,52 @@ SCOPE_DEFAULT_PIPELINE = "streamdiffusionv2"
 
 def default_pipeline() -> str:
     """What a load that names no pipeline loads: Scope's default, `streamdiffusionv2`, where
-    this machine can run it, else the first pipeline it can run (`passthrough` without CUDA)."""
+    this machine can run it, else the first main pipeline it can run (`passthrough` without
+    CUDA); never a preprocessor, which only prepares a pipeline's input."""
     runnable = available_pipelines()
-    return SCOPE_DEFAULT_PIPELINE if SCOPE_DEFAULT_PIPELINE in runnable else next(iter(runnable))
+    if SCOPE_DEFAULT_PIPELINE in runnable:
+        return SCOPE_DEFAULT_PIPELINE
+    return next(id for id, pipeline in runnable.items() if not pipeline.info.is_preprocessor)
 
 
 class LoadRequest(BaseModel):
-    """Scope's body (`pipeline_id`), or the later one (`pipeline_ids`); `seed` or `base_seed`."""
+    """Scope's body (`pipeline_id`), or the later one (`pipeline_ids`: a chain of preprocessors,
+    then the main pipeline); `seed` or `base_seed`."""
 
     pipeline_id: str = Field(
         default_factory=default_pipeline,
         description="Omitted: streamdiffusionv2 where this machine can run it, else passthrough",
     )
-    pipeline_ids: list[str] | None = Field(None, description="Scope's later form: one id")
+    pipeline_ids: list[str] | None = Field(
+        None,
+        description="Scope's later form: preprocessors first (schemas whose usage holds "
+        "'preprocessor'), the main pipeline last; one id is a plain load",
+    )
     load_params: dict[str, Any] | None = Field(
         None,
         description="Scope's load params (height, width, seed or base_seed, quantization, "
-        "vace_enabled, loras, lora_merge_mode, ...) and the pipeline's own config fields: see "
-        "its config_schema in /api/v1/pipelines/schemas",
+        "vace_enabled, loras, lora_merge_mode, ...) and the pipelines' own config fields: see "
+        "their config_schema in /api/v1/pipelines/schemas. Each preprocessor takes the keys "
+        "its config has",
     )
 
-    def chosen_id(self) -> str:
-        """The pipeline to load; 422 for an empty or ambiguous choice."""
+    def chain_ids(self) -> list[str]:
+        """The ids to load, preprocessors first, the main pipeline last; 422 for an empty
+        list, or a `pipeline_id` that is not the chain's main pipeline."""
         if self.pipeline_ids is None:
-            return self.pipeline_id
+            return [self.pipeline_id]
         if not self.pipeline_ids:
-            raise InvalidInput(detail="pipeline_ids: must name one pipeline, got an empty list")
-        if len(self.pipeline_ids) > 1:
             raise InvalidInput(
-                detail=f"pipeline_ids: one pipeline per load, got {len(self.pipeline_ids)} "
-                "(pipeline chains are not supported)"
+                detail="pipeline_ids: must name at least the main pipeline, got an empty list"
             )
-        chosen = self.pipeline_ids[0]
-        if "pipeline_id" in self.model_fields_set and self.pipeline_id != chosen:
+        main = self.pipeline_ids[-1]
+        if "pipeline_id" in self.model_fields_set and self.pipeline_id != main:
             raise InvalidInput(
-                detail=f"pipeline_id {self.pipeline_id!r} and pipeline_ids {[chosen]} disagree"
+                detail=f"pipeline_id {self.pipeline_id!r} and pipeline_ids {self.pipeline_ids} "
+                f"disagree: the main pipeline is the last of pipeline_ids ({main!r}); send one "
+                "of the two, or the same main pipeline in both"
             )
-        return chosen
+        return list(self.pipeline_ids)
 
 
 class LoadMessage(BaseModel):
@@ -155,3 +165,56 @@ def build_config(
     except ValidationError as exc:
         raise InvalidInput.from_pydantic(exc, "load_params") from exc
     return config
+
+
+def check_chain(chain: Sequence[RegisteredPipeline]) -> None:
+    """422 for an id before the last that is not a preprocessor (its schema's `usage`)."""
+    for index, pipeline in enumerate(chain[:-1]):
+        if not pipeline.info.is_preprocessor:
+            raise InvalidInput(
+                detail=f"pipeline_ids.{index}: {pipeline.id!r} is not a preprocessor; every id "
+                "but the last must be one (usage ['preprocessor'] in /api/v1/pipelines/schemas), "
+                f"and the main pipeline comes last (here {chain[-1].id!r})"
+            )
+
+
+def preprocessor_config(
+    pipeline: RegisteredPipeline, load_params: dict[str, Any] | None, models_dir: Path
+) -> NodeConfig:
+    """The Config of a preprocessor in a chain: the load params its Config has (the rest are
+    the main pipeline's); 422 naming the key and the preprocessor otherwise."""
+    fields = pipeline.cls.Config.model_fields
+    own = {k: v for k, v in (load_params or {}).items() if k in fields and k not in SERVER_FIELDS}
+    if "models_dir" in fields:
+        own["models_dir"] = models_dir
+    try:
+        return pipeline.cls.Config.model_validate(own)
+    except ValidationError as exc:
+        problems = [
+            f"load_params.{'.'.join(str(part) for part in item['loc'])}: for the preprocessor "
+            f"{pipeline.id}: {item['msg']}"
+            for item in exc.errors()
+        ]
+        raise InvalidInput(detail="; ".join(problems)) from exc
+
+
+def build_chain(
+    chain: Sequence[RegisteredPipeline], load_params: dict[str, Any] | None, models_dir: Path
+) -> list[tuple[RegisteredPipeline, NodeConfig]]:
+    """Each pipeline of a `pipeline_ids` chain with its validated Config, in order; 422 for a
+    main pipeline before the last position, or a bad load param (naming the pipeline).
+
+    The load params are shared: each preprocessor takes the keys its Config has; the main
+    pipeline validates them as a plain load does (`build_config`), except keys only a
+    preprocessor takes, which are not unknown to the chain."""
+    if not chain:
+        raise InvalidInput(detail="pipeline_ids: must name at least the main pipeline")
+    check_chain(chain)
+    *preprocessors, main = chain
+    built = [(p, preprocessor_config(p, load_params, models_dir)) for p in preprocessors]
+    params = dict(load_params or {})
+    known = set(main.cls.Config.model_fields) | set(_ScopeLoadParams.model_fields)
+    theirs = {key for p in preprocessors for key in p.cls.Config.model_fields}
+    theirs -= known | set(SERVER_FIELDS)  # a client never chooses those: refused as ever
+    main_params = {key: value for key, value in params.items() if key not in theirs}
+    return [*built, (main, build_config(main, main_params, models_dir))]

@@ -8,10 +8,12 @@ from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
-from server.errors import UNKNOWN_PIPELINE, errors
+from scope_graph.scope_pipelines import RegisteredPipeline
+from server.errors import INVALID, UNKNOWN_PIPELINE, errors
 from server.graph_view import GraphView, SessionList, idle_view, session_info, session_view
+from server.load_params import check_chain
 from server.openapi import ScopeOperation
-from server.pipeline_slot import LoadedPipeline
+from server.pipeline_slot import LoadedChain, LoadedPipeline
 from server.routes.pipelines import find_pipeline
 from server.webrtc.session_graph import session_graph
 from server.webrtc.sessions import UnknownSession
@@ -43,19 +45,38 @@ async def session_graph_view(session_id: FromPath[str], state: State) -> GraphVi
     "/api/v1/graph",
     tags=["graph"],
     sync_to_thread=True,
-    responses=errors({404: UNKNOWN_PIPELINE}),
+    responses=errors(
+        {
+            404: UNKNOWN_PIPELINE,
+            422: f"{INVALID}; or pipeline_ids names a main pipeline before its last id",
+        }
+    ),
     operation_class=ScopeOperation,
 )
-def default_graph_view(state: State, pipeline_id: FromQuery[str | None] = None) -> GraphView:
-    """The graph a new session would run: the default graph with the loaded pipeline in its
-    pipeline slot (passthrough while none is loaded; `pipeline_id`: that pipeline with its
-    default config, to preview it before loading); state `idle`, every metric null."""
+def default_graph_view(
+    state: State,
+    pipeline_id: FromQuery[str | None] = None,
+    pipeline_ids: FromQuery[list[str] | None] = None,
+) -> GraphView:
+    """The graph a new session would run: the default graph with the loaded chain in it (its
+    preprocessors `pre_0`, … between `source` and `pipeline`, with a `preview` node), or
+    passthrough while nothing is loaded. To preview another before loading: `pipeline_id`,
+    that main pipeline (the loaded chain when it is the loaded one's), or `pipeline_ids`
+    (repeated), that chain; each with its default config. State `idle`, every metric null."""
     server = state.server
     loaded = server.pipelines.loaded()
-    if pipeline_id is not None and (loaded is None or loaded.pipeline_id != pipeline_id):
-        pipeline = find_pipeline(pipeline_id, runnable=False)
-        loaded = LoadedPipeline(pipeline.id, pipeline.node_type, pipeline.cls.Config(), pipeline)
+    if pipeline_ids and (loaded is None or loaded.pipeline_ids != pipeline_ids):
+        chain = [find_pipeline(member, runnable=False) for member in pipeline_ids]
+        check_chain(chain)
+        members = [_default(pipeline) for pipeline in chain]
+        loaded = LoadedChain(tuple(members[:-1]), members[-1])
+    elif pipeline_id is not None and (loaded is None or loaded.pipeline_id != pipeline_id):
+        loaded = LoadedChain((), _default(find_pipeline(pipeline_id, runnable=False)))
     return idle_view(session_graph(server.settings.graph_path, loaded))
+
+
+def _default(pipeline: RegisteredPipeline) -> LoadedPipeline:
+    return LoadedPipeline(pipeline.id, pipeline.node_type, pipeline.cls.Config(), pipeline)
 
 
 routes = [sessions, session_graph_view, default_graph_view]

@@ -102,8 +102,9 @@ class Parameters(Strict):
 
 
 class InitialParameters(Parameters):
-    """`initialParameters` of an offer: the same keys, but unknown ones are ignored (later
-    Scope clients send more, such as `pipeline_ids`)."""
+    """`initialParameters` of an offer: the same keys, plus the ones that choose the session
+    graph (`vace_use_input_video`, `pipeline_ids`); unknown ones are ignored (later Scope
+    clients send more)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -112,6 +113,12 @@ class InitialParameters(Parameters):
         description="Scope β3. Video mode with VACE on: true (the default) makes the input "
         "video VACE's control frames; false lets it initialise the latents, reference images "
         "still applying. Fixed for the session: it chooses the session graph's wiring",
+    )
+    pipeline_ids: list[str] | None = Field(
+        None,
+        max_length=MAX_ITEMS,
+        description="Scope β3: the chain the session runs, preprocessors first. It must be the "
+        "loaded chain (GET /api/v1/pipeline/status: pipeline_ids); left out, the loaded one",
     )
 
 

@@ -1,4 +1,5 @@
-"""The graph one session runs: the default graph with the loaded pipeline in its pipeline slot."""
+"""The graph one session runs: the default graph with the loaded pipeline in its pipeline slot,
+and the chain's preprocessors between its source and the pipeline."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from nodes.spout import spout_available
 from scope_graph.loader import read_graph_file
 from scope_graph.spec import Edge
 from scope_graph.validation import CompiledGraph, compile_graph
-from server.pipeline_slot import LoadedPipeline
+from server.pipeline_slot import LoadedChain, LoadedPipeline, chain_of
 from server.webrtc.conditioning_nodes import ConditioningSlotError, add_conditioning
+from server.webrtc.preprocessor_nodes import PreprocessorSlotError, add_preprocessors
 
 PIPELINE_NODE = "pipeline"
 INPUT_NODE = "input"
@@ -33,16 +35,17 @@ class GraphSlotError(ValueError):
 
 def session_graph(
     path: Path,
-    loaded: LoadedPipeline | None,
+    loaded: LoadedChain | LoadedPipeline | None,
     *,
     video_mode: bool = False,
     vace_use_input_video: bool = True,
 ) -> CompiledGraph:
     """Read the default graph afresh and put the loaded pipeline's type and config in its
-    pipeline node (None: keep the file's), with the VACE and LoRA nodes its load asks for
-    (`conditioning_nodes`: in `video_mode` with `vace_use_input_video` the input drives VACE);
-    without SpoutGL, leave its Spout nodes out. Bindings marked `?` that the pipeline type
-    has no param for are dropped by compilation: the session refuses their keys."""
+    pipeline node (None: keep the file's), the chain's preprocessors on its video input
+    (`preprocessor_nodes`), then the VACE and LoRA nodes its load asks for
+    (`conditioning_nodes`: in `video_mode` with `vace_use_input_video` the preprocessed input
+    drives VACE); without SpoutGL, leave its Spout nodes out. Bindings marked `?` that the
+    pipeline type has no param for are dropped by compilation: the session refuses their keys."""
     source = read_graph_file(path)
     nodes = source.data.get("nodes") if isinstance(source.data, dict) else None
     for node_id in (INPUT_NODE, PIPELINE_NODE, OUTPUT_NODE):
@@ -50,17 +53,19 @@ def session_graph(
             raise GraphSlotError(f"{path}: the default graph needs a node {node_id!r}")
     assert isinstance(nodes, dict)
     if loaded is not None:
-        nodes[PIPELINE_NODE]["type"] = loaded.node_type
-        nodes[PIPELINE_NODE]["config"] = loaded.config.model_dump(mode="json")
+        chain = chain_of(loaded)
+        nodes[PIPELINE_NODE]["type"] = chain.pipeline.node_type
+        nodes[PIPELINE_NODE]["config"] = chain.pipeline.config.model_dump(mode="json")
         try:
+            add_preprocessors(source.data, PIPELINE_NODE, chain.preprocessors)
             add_conditioning(
                 source.data,
                 PIPELINE_NODE,
-                loaded,
+                chain.pipeline,
                 video_mode=video_mode,
                 vace_use_input_video=vace_use_input_video,
             )
-        except ConditioningSlotError as exc:
+        except (ConditioningSlotError, PreprocessorSlotError) as exc:
             raise GraphSlotError(f"{path}: {exc}") from None
     if not spout_available():
         _drop_spout(source.data)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiortc import RTCPeerConnection
 
+from scope_graph.params import ParamError
 from scope_graph.run import GraphRun, Mode
 from server.pipeline_slot import PipelineSlot
 from server.webrtc.ice import IceProvider, rtc_configuration
@@ -65,16 +66,26 @@ class Sessions:
 
     async def open(self, offer: Offer) -> Answer:
         """Answer `offer` with a new session. Raises ProtocolError or ParamError (bad initial
-        parameters), PipelineNotLoaded, OfferError (an offer that cannot be answered)."""
+        parameters, or `pipeline_ids` other than the loaded chain), PipelineNotLoaded,
+        OfferError (an offer that cannot be answered)."""
         initial = validate_parameters(offer.initialParameters or {}, InitialParameters)
         # Scope: a session's mode comes only from `input_mode`, absent meaning text, whatever
         # mode the pipeline itself defaults to (StreamDiffusionV2's node: video).
         initial.setdefault("input_mode", "text")
         # Not a parameter: it chooses how the session graph is wired, once (Scope β3).
         use_input_video = initial.pop("vace_use_input_video", True)
+        chain = initial.pop("pipeline_ids", None)
         loaded = self.pipelines.loaded()
         if loaded is None:
             raise PipelineNotLoaded
+        if chain is not None and chain != loaded.pipeline_ids:
+            raise ParamError(
+                {
+                    "pipeline_ids": f"the session asks for the chain {chain}, but the loaded "
+                    f"chain is {loaded.pipeline_ids}; load it first (POST /api/v1/pipeline/load "
+                    "with these pipeline_ids) or leave pipeline_ids out"
+                }
+            )
         graph = session_graph(
             self.graph_path,
             loaded,
@@ -96,7 +107,8 @@ class Sessions:
             raise
         self._sessions[session.id] = session
         session.expect_connection()
-        log.info("session %s opened (%s, %d live)", session.id, loaded.pipeline_id, len(self))
+        chain_text = " -> ".join(loaded.pipeline_ids)
+        log.info("session %s opened (%s, %d live)", session.id, chain_text, len(self))
         return Answer(sdp=pc.localDescription.sdp, sessionId=session.id)
 
     async def add_candidates(self, session_id: str, candidates: list[Candidate]) -> None:

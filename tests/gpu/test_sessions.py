@@ -111,7 +111,7 @@ def test_two_sessions_on_one_slot_stream_their_own_seeds(
     wait_for(lambda: manager.status().status != "loading", "the pipeline to load")
     loaded = manager.loaded()
     assert loaded is not None, manager.status()
-    reseeded = dataclasses.replace(loaded, config=config.model_copy(update={"seed": 2}))
+    reseeded = dataclasses.replace(loaded.pipeline, config=config.model_copy(update={"seed": 2}))
     try:
         first, second = open_session(loaded, cache, device), open_session(reseeded, cache, device)
         sent = stream([first, second])

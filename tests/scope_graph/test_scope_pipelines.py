@@ -79,9 +79,10 @@ def test_pipelines_needing_vram_are_offered_only_with_cuda(monkeypatch: pytest.M
 
     assert "big" in all_pipelines()
     assert list(available_pipelines(cuda=False)) == ["passthrough"]
-    # The Wan pipelines: real nodes, registered by entry point (schemas: tests/nodes/pipelines).
+    # The Wan pipelines and the preprocessors: real nodes, registered by entry point.
     wan = {"longlive", "memflow", "reward-forcing", "streamdiffusionv2"}
-    assert set(available_pipelines(cuda=True)) == {"big", "passthrough", *wan}
+    preprocessors = {"video-depth-anything", "vitpose"}
+    assert set(available_pipelines(cuda=True)) == {"big", "passthrough", *wan, *preprocessors}
     monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
     assert set(available_pipelines(cuda=False)) == set(available_pipelines(cuda=True))
 

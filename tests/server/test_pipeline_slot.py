@@ -89,8 +89,9 @@ def test_sessions_get_the_id_node_type_and_config(
     manager.load(TRACKED, SizeConfig(size=8))
 
     assert loaded(manager, wait_until) == "loaded"
-    session = manager.loaded()
-    assert session is not None
+    chain = manager.loaded()
+    assert chain is not None and chain.preprocessors == ()
+    session = chain.pipeline
     assert (session.pipeline_id, session.node_type) == ("tracked", "tracked")
     assert session.config == SizeConfig(size=8)
     (key,) = cache.keys()

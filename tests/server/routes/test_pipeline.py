@@ -10,6 +10,8 @@ import pytest
 from litestar.testing import TestClient
 
 from scope_graph.model_cache import models
+from scope_graph.scope_pipelines import available_pipelines
+from server import load_params
 from server.load_params import default_pipeline
 from server.state import ServerState
 
@@ -19,6 +21,7 @@ Client = TestClient[Any]
 NOT_LOADED = {
     "status": "not_loaded",
     "pipeline_id": None,
+    "pipeline_ids": None,
     "load_params": None,
     "loaded_lora_adapters": None,
     "error": None,
@@ -55,13 +58,15 @@ def test_passthrough_loads_on_cpu_with_the_params_the_frontend_sends(
     assert settled(client, wait_until) == {
         "status": "loaded",
         "pipeline_id": "passthrough",
+        "pipeline_ids": ["passthrough"],
         "load_params": {},
         "loaded_lora_adapters": None,
         "error": None,
     }
     loaded = server.pipelines.loaded()
     assert loaded is not None
-    assert (loaded.pipeline_id, loaded.node_type) == ("passthrough", "passthrough")
+    assert (loaded.pipeline_id, loaded.pipeline.node_type) == ("passthrough", "passthrough")
+    assert loaded.preprocessors == ()
 
 
 def test_status_is_loading_as_soon_as_the_request_is_answered(
@@ -154,7 +159,7 @@ def test_a_load_during_a_load_wins(
         ({"pipeline_id": "big"}, 422, ["pipeline_id", "CUDA"]),
         ({"pipeline_id": None}, 422, ["pipeline_id"]),
         ({"pipeline_ids": []}, 422, ["pipeline_ids", "empty"]),
-        ({"pipeline_ids": ["toy", "passthrough"]}, 422, ["pipeline_ids", "one pipeline"]),
+        ({"pipeline_ids": ["toy", "passthrough"]}, 422, ["pipeline_ids.0", "'toy'", "not a pre"]),
         ({"pipeline_id": "toy", "pipeline_ids": ["passthrough"]}, 422, ["disagree"]),
         ({"pipeline_id": "toy", "load_params": "big"}, 422, ["load_params"]),
         ({"pipeline_id": "toy", "load_params": {"height": 8}}, 422, ["load_params.height"]),
@@ -228,6 +233,15 @@ def test_a_load_that_names_no_pipeline_loads_one_this_machine_has(
     assert settled(client, wait_until)["pipeline_id"] == "passthrough"  # no CUDA here
     monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
     assert default_pipeline() == "streamdiffusionv2"  # where it can run, as Scope's server does
+
+
+def test_the_default_is_never_a_preprocessor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
+    runnable = {k: v for k, v in available_pipelines().items() if k != "streamdiffusionv2"}
+    monkeypatch.setattr(load_params, "available_pipelines", lambda: runnable)
+
+    assert runnable[next(iter(runnable))].info.is_preprocessor, "one is listed first"
+    assert not runnable[default_pipeline()].info.is_preprocessor
 
 
 @pytest.mark.parametrize(

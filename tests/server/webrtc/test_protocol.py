@@ -115,10 +115,19 @@ def test_a_message_that_is_not_a_json_object_has_no_key(message: str | bytes) ->
 
 def test_initial_parameters_ignore_unknown_keys() -> None:
     changes = validate_parameters(
-        {"paused": True, "pipeline_ids": ["longlive"], "vace_enabled": True}, InitialParameters
+        {"paused": True, "user_id": "u1", "vace_enabled": True}, InitialParameters
     )
 
     assert changes == {"paused": True}
+
+
+def test_initial_parameters_read_the_chain_a_later_client_sends() -> None:
+    changes = validate_parameters({"pipeline_ids": ["depth", "longlive"]}, InitialParameters)
+
+    assert changes == {"pipeline_ids": ["depth", "longlive"]}
+    with pytest.raises(ProtocolError) as caught:
+        validate_parameters({"pipeline_ids": "longlive"}, InitialParameters)
+    assert caught.value.key == "pipeline_ids"
 
 
 def test_server_messages() -> None:

@@ -1,5 +1,5 @@
 """Pipeline node types for the WebRTC and web UI tests: a generator that needs no input in text
-mode, and a passthrough that declares LoRA and VACE."""
+mode, a passthrough that declares LoRA and VACE, and a preprocessor that inverts its input."""
 
 from __future__ import annotations
 
@@ -91,3 +91,34 @@ class Styled(Node):
 
     def process(self, inputs: dict[str, Any], params: NodeParams) -> dict[str, Any]:
         return {"video": inputs["video"]}
+
+
+class InvertConfig(NodeConfig):
+    bias: int = Field(0, ge=0, le=255, description="Added after inverting (saturating)")
+
+
+class Invert(Node):
+    """A preprocessor in miniature: the negative of each frame (plus `bias`), on its device.
+    Its weights are one tensor from the model cache, so loads and releases show there."""
+
+    Config = InvertConfig
+    inputs = (video(),)
+    outputs = (video(),)
+    scope_pipeline = PipelineInfo(
+        id="toy-invert",
+        name="Invert",
+        description="Negative of the input, for tests.",
+        supported_modes=("video",),
+        supports_prompts=False,
+        usage=("preprocessor",),
+    )
+
+    config: InvertConfig
+
+    def load_weights(self, context: Any) -> None:
+        self.weights = context.shared("weights", lambda: torch.zeros(1))
+
+    def process(self, inputs: dict[str, Any], params: NodeParams) -> dict[str, Any]:
+        frames: Frames = inputs["video"]
+        inverted = (255 - frames.data.to(torch.int16) + self.config.bias).clamp(0, 255)
+        return {"video": Frames(inverted.to(torch.uint8), frames.pts)}
