@@ -1,10 +1,12 @@
-// The web UI: pick and load a pipeline, stream in text or video mode, steer it, record it.
+// The web UI: pick and load a pipeline (after a preprocessor), stream in text or video mode,
+// steer it, record it.
 
 import { api, sleep } from "./api.js";
 import { buildControls, configDefaults } from "./controls.js";
 import { $, notify } from "./dom.js";
 import { openInput } from "./inputs.js";
 import { LoraPanel, SpoutPanel, VacePanel } from "./panels.js";
+import { PreprocessorPicker, PreviewPanel, isPreprocessor } from "./preprocessing.js";
 import { PromptEditor } from "./prompts.js";
 import { showIdle, showLive } from "./readouts.js";
 import { RecordButton, showRecordings } from "./recording.js";
@@ -33,6 +35,8 @@ const ui = (window.scopeUI = {
   messages: [],
   graph: null,
   stats: null,
+  previewing: null, // the session whose preprocessed input the preview polls
+  previewsShown: 0,
 });
 
 const send = (update) => {
@@ -44,6 +48,10 @@ const loras = new LoraPanel(send);
 const vace = new VacePanel(send);
 const spout = new SpoutPanel(send);
 const recorder = new RecordButton();
+const preprocessors = new PreprocessorPicker(() =>
+  state.stream ? stop() : showIdle(ui, preprocessors.chain(state.schema.id)),
+);
+const preview = new PreviewPanel(ui);
 
 function setStatus(status, label = status.replaceAll("_", " ")) {
   ui.status = status;
@@ -88,6 +96,7 @@ function setMode(mode) {
   state.mode = mode;
   document.querySelector(`[name=mode][value=${mode}]`).checked = true;
   $("#source-pick").hidden = mode !== "video";
+  preprocessors.setMode(mode);
   const defaults = {
     ...configDefaults(schema.config_schema),
     ...(schema.mode_defaults?.[mode] || {}),
@@ -101,7 +110,7 @@ function setMode(mode) {
   $("#no-controls").hidden = $("#controls").children.length > 0;
   prompts.reset(mode, schema.default_temporal_interpolation_method);
   vace.setMode(mode);
-  showIdle(ui, state.schema.id);
+  showIdle(ui, preprocessors.chain(schema.id));
 }
 
 function loadParams() {
@@ -119,21 +128,30 @@ function loadParams() {
   return params;
 }
 
+/** "Depth → LongLive": the chain's names. */
+const chainName = (chain) => chain.map((id) => state.schemas[id].name).join(" → ");
+
+/** Whether the status reports `chain` loaded (a server without chains reports only the id). */
+function loadedChain(status, chain) {
+  const ids = status.pipeline_ids || [status.pipeline_id];
+  return status.status === "loaded" && ids.join() === chain.join();
+}
+
 async function load() {
-  const id = $("#pipeline").value;
-  if (!(await ensureModels(state.schema))) throw new Error(`${state.schema.name} needs its models`);
-  setStatus("loading", `loading ${state.schema.name}…`);
-  await api.loadPipeline(id, loadParams());
+  const chain = preprocessors.chain($("#pipeline").value);
+  await ensureModels(chain.map((id) => state.schemas[id]));
+  setStatus("loading", `loading ${chainName(chain)}…`);
+  await api.loadPipeline(chain, loadParams());
   for (;;) {
     const status = await api.pipelineStatus();
-    if (status.status === "loaded" && status.pipeline_id === id) {
+    if (loadedChain(status, chain)) {
       loras.setLoaded(status.loaded_lora_adapters);
-      setStatus("loaded", `${state.schema.name} loaded`);
+      setStatus("loaded", `${chainName(chain)} loaded`);
       return;
     }
     if (status.status === "error") {
       setStatus("error", "load failed");
-      throw new Error(status.error || `${state.schema.name} failed to load`);
+      throw new Error(status.error || `${chainName(chain)} failed to load`);
     }
     await sleep(400);
   }
@@ -154,7 +172,12 @@ async function start() {
       );
       track = state.input.track;
     }
-    const initialParameters = { input_mode: state.mode, ...state.params, ...spout.initial() };
+    const initialParameters = {
+      input_mode: state.mode,
+      pipeline_ids: preprocessors.chain(state.schema.id),
+      ...state.params,
+      ...spout.initial(),
+    };
     if (state.schema.supports_prompts !== false)
       Object.assign(initialParameters, prompts.initial());
     if (state.schema.supports_vace && vace.enabled())
@@ -163,6 +186,7 @@ async function start() {
     await stream.start(track, initialParameters);
     ui.sessionId = stream.sessionId;
     setStreaming(true);
+    preview.start(stream.sessionId, preprocessors.current());
     notify("");
   } catch (error) {
     notify(error.message, "error");
@@ -202,10 +226,11 @@ function stopped(errorText) {
   ui.sessionId = null;
   state.paused = false;
   recorder.reset();
+  preview.stop();
   setStreaming(false);
   if (errorText) notify(`Stream stopped: ${errorText}`, "error");
   showRecordings().catch(() => {});
-  showIdle(ui, state.schema.id);
+  showIdle(ui, preprocessors.chain(state.schema.id));
 }
 
 function setStreaming(on) {
@@ -284,8 +309,12 @@ async function init() {
     ]);
     state.schemas = pipelines;
     state.vramGb = hardware.vram_gb;
+    preprocessors.fill(pipelines, status);
+    const mains = Object.fromEntries(
+      Object.entries(pipelines).filter(([, schema]) => !isPreprocessor(schema)),
+    );
     const picker = $("#pipeline");
-    for (const [id, schema] of Object.entries(pipelines)) {
+    for (const [id, schema] of Object.entries(mains)) {
       picker.append(
         new Option(
           schema.name + (schema.estimated_vram_gb ? ` (~${schema.estimated_vram_gb} GB)` : ""),
@@ -295,12 +324,12 @@ async function init() {
     }
     const wanted = new URLSearchParams(location.search).get("pipeline");
     const last = localStorage.getItem(LAST_PIPELINE);
-    const choice = [wanted, status.pipeline_id, last, "longlive"].find((id) => pipelines[id]);
-    picker.value = choice || Object.keys(pipelines)[0];
+    const choice = [wanted, status.pipeline_id, last, "longlive"].find((id) => mains[id]);
+    picker.value = choice || Object.keys(mains)[0];
     spout.refresh().catch((error) => notify(error.message, "error"));
     await selectPipeline(picker.value);
-    if (status.status === "loaded" && status.pipeline_id === picker.value)
-      setStatus("loaded", `${state.schema.name} loaded`);
+    const chain = preprocessors.chain(picker.value);
+    if (loadedChain(status, chain)) setStatus("loaded", `${chainName(chain)} loaded`);
     else setStatus(status.status === "error" ? "error" : "not_loaded");
     if (status.error) notify(status.error, "error");
     $("#start").disabled = $("#load").disabled = false;

@@ -1,48 +1,78 @@
-// Model downloads: a dialog with a progress bar, shown when a pipeline's models are missing.
+// Model downloads: a dialog with a progress bar, shown when the models of a pipeline (or of
+// the preprocessor before it) are missing.
 
 import { api, sleep } from "./api.js";
 import { $ } from "./dom.js";
 
-async function follow(pipelineId) {
+async function follow(schema, several) {
   const bar = $("#download-progress");
   const text = $("#download-text");
   for (;;) {
-    const status = await api.modelsStatus(pipelineId);
+    const status = await api.modelsStatus(schema.id);
     if (status.downloaded) return true;
     const progress = status.progress;
     if (status.error) throw new Error(`download failed: ${status.error}`);
     if (progress) {
       bar.value = progress.percentage;
       const percent = progress.percentage.toFixed(1);
-      text.textContent = `${progress.current_artifact || "…"} · ${percent} %`;
+      const what = `${progress.current_artifact || "…"} · ${percent} %`;
+      text.textContent = several ? `${schema.name}: ${what}` : what;
       if (!progress.is_downloading && !status.downloaded) throw new Error("the download stopped");
     }
     await sleep(1000);
   }
 }
 
-/** True when the pipeline's models are there, after downloading them if the user agrees. */
-export async function ensureModels(schema) {
-  if (!schema.requires_models) return true;
-  const status = await api.modelsStatus(schema.id).catch(() => ({ downloaded: true }));
-  if (status.downloaded) return true;
+/** The schemas whose models are not on this machine, each with its models status. */
+async function missingModels(schemas) {
+  const statuses = await Promise.all(
+    schemas.map((schema) =>
+      schema.requires_models
+        ? api.modelsStatus(schema.id).catch(() => ({ downloaded: true }))
+        : { downloaded: true },
+    ),
+  );
+  return schemas
+    .map((schema, i) => ({ schema, status: statuses[i] }))
+    .filter(({ status }) => !status.downloaded);
+}
+
+/** "A", "A and B", "A, B and C". */
+function names(missing) {
+  const all = missing.map(({ schema }) => schema.name);
+  return all.length > 1 ? `${all.slice(0, -1).join(", ")} and ${all.at(-1)}` : all[0];
+}
+
+/**
+ * Resolves once the models of every schema (a preprocessor's, the pipeline's) are there, after
+ * downloading the missing ones if the user agrees; rejects when they do not, or it fails.
+ */
+export async function ensureModels(schemas) {
+  const missing = await missingModels(schemas);
+  if (!missing.length) return;
+  const needs = `${names(missing)} ${missing.length > 1 ? "need their" : "needs its"} models`;
   const dialog = $("#download-dialog");
-  $("#download-text").textContent = `${schema.name} needs its models (several GB) on this machine.`;
+  $("#download-text").textContent = `${needs} (several GB) on this machine.`;
   $("#download-progress").value = 0;
   $("#download-start").disabled = false;
   dialog.showModal();
   return new Promise((resolve, reject) => {
     $("#download-cancel").onclick = () => {
       dialog.close();
-      resolve(false);
+      reject(new Error(needs));
     };
     $("#download-start").onclick = async () => {
       $("#download-start").disabled = true;
       try {
-        if (!status.progress?.is_downloading) await api.downloadModels(schema.id);
-        await follow(schema.id);
+        for (const { schema } of missing) {
+          // Asked again: a retry after a failure skips what is there, joins what is running.
+          const status = await api.modelsStatus(schema.id);
+          if (status.downloaded) continue;
+          if (!status.progress?.is_downloading) await api.downloadModels(schema.id);
+          await follow(schema, missing.length > 1);
+        }
         dialog.close();
-        resolve(true);
+        resolve();
       } catch (error) {
         $("#download-text").textContent = error.message;
         $("#download-start").disabled = false;

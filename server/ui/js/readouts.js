@@ -36,12 +36,12 @@ export async function showLive(stream, ui) {
   }
 }
 
-/** The graph a new session of `pipelineId` would run, without metrics; no readouts. */
-export async function showIdle(ui, pipelineId) {
+/** The graph a new session of the chain `pipelineIds` would run, without metrics; no readouts. */
+export async function showIdle(ui, pipelineIds) {
   $("#readout").hidden = true;
   for (const id of ["#fps", "#resolution", "#latency"]) $(id).textContent = "–";
   try {
-    const graph = await api.graph(pipelineId);
+    const graph = await api.graph(pipelineIds);
     ui.graph = graph;
     graphView.render(graph);
     $("#graph-caption").textContent = "not running";

@@ -1,7 +1,8 @@
 """The web UI at `/`, driven in headless Chromium against a real server: what a newcomer does.
 
 Screenshots of the main states land in the test output folder (`test-output/` or
-$SCOPE_GRAPH_TEST_OUTPUT), with the recording the test downloads.
+$SCOPE_GRAPH_TEST_OUTPUT), with the recording the test downloads. The `ui_server` and `open_ui`
+fixtures are in this folder's conftest.py.
 """
 
 from __future__ import annotations
@@ -25,18 +26,7 @@ from nodes.pipelines.wan.tiny import write_tiny_models
 from scope_graph import registry
 from server.settings import ServerSettings
 
-LAPTOP = {"width": 1366, "height": 768}
 WAIT_MS = 60_000
-
-
-@pytest.fixture
-def ui_server(tmp_path: Path) -> Iterator[LiveServer]:
-    """A live server with nothing loaded and no models."""
-    live = start_server(ServerSettings(models_dir=tmp_path / "models", logs_dir=tmp_path / "logs"))
-    try:
-        yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture(scope="module")
@@ -56,22 +46,6 @@ def wan_server(
         yield live
     finally:
         live.stop()
-
-
-@pytest.fixture
-def open_ui(browser: Any) -> Iterator[Callable[[str], Any]]:
-    """Opens the UI on a laptop-sized page; fails the test on any script error."""
-    errors: list[str] = []
-
-    def open_page(url: str) -> Any:
-        page = browser.new_page(viewport=LAPTOP, accept_downloads=True)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(url)
-        page.wait_for_function("!document.querySelector('#start').disabled", timeout=WAIT_MS)
-        return page
-
-    yield open_page
-    assert not errors, errors
 
 
 def node_calls(page: Any, node: str) -> int:
