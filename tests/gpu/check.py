@@ -1,4 +1,4 @@
-"""The GPU check: CUDA-marked tests, then the VACE/LoRA and Wan pipelines benchmarks; one report.
+"""The GPU check: CUDA-marked tests, then the VACE/LoRA, depth/pose and Wan benchmarks; a report.
 
     tests/gpu/check [--report PATH] [--tiny] [--budget 540]
 
@@ -7,21 +7,29 @@ reported and the next one runs:
   1. `pytest -m cuda` over tests/: CUDA ordering, bf16 DiT vs float32, two LongLive sessions on
      one pipeline slot, a runtime PEFT LoRA and the same LoRA merged and VACE hints in bf16 vs
      float32, a LongLive node streaming with VACE references, a control video and a runtime
-     LoRA (collection errors elsewhere, from packages this machine lacks, are counted and do
-     not stop the CUDA tests);
+     LoRA, the depth and pose nodes in fp16 and depth → VACE LongLive with the maps kept on
+     the device (collection errors elsewhere, from packages this machine lacks, are counted
+     and do not stop the CUDA tests);
   2. tests/benchmarks/wan_vace_lora.py `--full`: LongLive at 512x512 with the 1.3B DiT and
      real-width VAE (random weights), no LoRA, a rank-32 LoRA merged, the same as a runtime
      adapter, VACE with a control clip every chunk; issue #11's goals: runtime/merged ≤ 1.10
      and VACE/no VACE ≤ 1.35 per chunk, end to end. It runs second: the compiled runs below
      may use up what is left of the budget;
-  3. tests/benchmarks/wan_pipelines.py: the Wan2.1 1.3B DiT and real-width VAE with random
+  3. tests/benchmarks/preprocessors.py `--full`: the depth and pose nodes at 512x512 in fp16
+     with the published architectures' sizes (random weights), the depth map flicker at call
+     boundaries (ours against the reference's per-call state and normalisation), and camera →
+     depth → VACE LongLive against LongLive with a prepared control video; issue #12's goals:
+     depth ≥ 120 frames/s, pose ≥ 60 frames/s, the chain ≥ 0.90 × the prepared run's FPS. It
+     runs before the Wan pipelines benchmark, which may use up what is left of the budget;
+  4. tests/benchmarks/wan_pipelines.py: the Wan2.1 1.3B DiT and real-width VAE with random
      weights; LongLive, StreamDiffusionV2 (video, then text), Reward Forcing and MemFlow at their
      default sizes and steps, and LongLive at 832x480 (issue #9's anchor), in bf16 eager, bf16
      compiled (torch.compile per block) and fp8 compiled (torchao, where installed); steady-state
      FPS, time to first frame, peak memory per run.
 The report compares the figures with the goals and is written to `--report` and printed.
 Nothing is downloaded. Without CUDA, or with `--tiny`, the same stages run on tiny models
-(the benchmarks' tiny DiT; VACE and LoRA: one warm-up and one counted chunk a run; pipelines:
+(the benchmarks' tiny DiT; VACE and LoRA: one warm-up and one counted chunk a run; depth and
+pose: small frames, one counted chunk of the chain; pipelines:
 one chunk a run, compiled: `--compile eager`, LongLive and Reward Forcing only): CI runs it so
 (tests/gpu/test_check.py), which keeps the script working for the day a GPU is there; its
 figures mean nothing.
@@ -58,6 +66,20 @@ VACE_LORA_BUDGET_S = 150.0
 TINY_VACE_LORA_CHUNKS = ["--warmup", "1", "--chunks", "1", "--threads", "1"]
 """A second chunk follows the first: the VACE encoder's streams and the cache carry over
 (about 13 s of one CPU core)."""
+PREPROCESSORS = ROOT / "tests" / "benchmarks" / "preprocessors.py"
+PREPROCESSORS_NAME = "Depth and pose"
+PREPROCESSORS_ARGS = ["--frames", "64", "--warmup", "3", "--chain-warmup", "10",
+                      "--chain-chunks", "8"]  # fmt: skip
+"""On a GPU: writing the random full-size depth and pose weights (about 600 MB, seconds of 16
+cores), 3 node runs of 19 calls, 2 x 96 flicker frames, and 2 LongLive runs of 18 chunks at
+512x512 with VACE (about as long as the VACE and LoRA stage's VACE run): estimated, not
+measured yet; the budget leaves about twice that."""
+PREPROCESSORS_BUDGET_S = 120.0
+TINY_PREPROCESSORS_ARGS = ["--size", "128", "--frames", "4", "--warmup", "1",
+                           "--input-size", "126", "--flicker-frames", "16", "--flicker-size",
+                           "64", "--chain-warmup", "1", "--chain-chunks", "1", "--threads",
+                           "1"]  # fmt: skip
+"""Small frames and one counted chain chunk after one warm-up (34 s on a busy 2-core machine)."""
 RUNS = ["--pipeline", "all", "--anchor"]
 TINY_COMPILED_RUNS = ["--pipeline", "reward-forcing"]
 """Dynamo traces each run afresh, seconds of a CPU per run: LongLive and Reward Forcing (a cache
@@ -188,6 +210,18 @@ def run_vace_lora(clock: Clock, work: Path, tiny: bool) -> Bench:
     return Bench(stage, json.loads(figures.read_text()) if figures.exists() else None)
 
 
+def run_preprocessors(clock: Clock, work: Path, tiny: bool) -> Bench:
+    """The depth and pose benchmark: its figures are written after each of its parts, so one
+    that timed out keeps the parts it finished."""
+    figures = work / "preprocessors.json"
+    args = TINY_PREPROCESSORS_ARGS if tiny else ["--full", *PREPROCESSORS_ARGS]
+    command = [sys.executable, str(PREPROCESSORS), *args, "--json", str(figures)]
+    stage = run_stage(PREPROCESSORS_NAME, command, clock.allow(PREPROCESSORS_BUDGET_S))
+    if stage.status == "ok" and not figures.exists():
+        stage.status = "failed"
+    return Bench(stage, json.loads(figures.read_text()) if figures.exists() else None)
+
+
 def versions(cuda: bool) -> dict[str, str]:
     """What the figures depend on: the device, torch, CUDA and the optional fast paths."""
 
@@ -238,12 +272,15 @@ def main() -> int:
         work = Path(folder)
         tests_stage, tests = run_tests(clock, work)
         vace_lora = run_vace_lora(clock, work, tiny)
+        preprocessors = run_preprocessors(clock, work, tiny)
         benches = run_benchmarks(clock, work, tiny, cuda)
-    report = render(versions(cuda), tiny, cuda, tests_stage, tests, benches, vace_lora)
+    report = render(
+        versions(cuda), tiny, cuda, tests_stage, tests, benches, vace_lora, preprocessors
+    )
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(report)
     print(report)
-    stages = [tests_stage, vace_lora.stage] + [bench.stage for bench in benches]
+    stages = [tests_stage, vace_lora.stage, preprocessors.stage] + [b.stage for b in benches]
     failed = [s for s in stages if s.status in ("failed", "timed out")]
     return 1 if failed or any(t.outcome == "failed" for t in tests) else 0
 

@@ -108,6 +108,21 @@ VACE_LORA_COLUMNS = [("chunk_p50_ms", "chunk p50 ms", 1), ("chunk_p90_ms", "p90 
                      ("fps", "FPS", 2), ("vace_encode_p50_ms", "VACE enc ms", 1),
                      ("generate_p50_ms", "generate ms", 1), ("decode_p50_ms", "decode ms", 1),
                      ("peak_gb", "peak GB", 2)]  # fmt: skip
+PREPROCESSOR_GOALS = [
+    Goal("fps", ">=", 120.0, "depth", "Depth 512x512: ≥ 120 frames/s (fp16)"),
+    Goal("fps", ">=", 60.0, "pose", "Pose 512x512: ≥ 60 frames/s (fp16)"),
+    Goal("ratio", ">=", 0.90, "chain", "Camera → depth → VACE LongLive 512x512: ≥ 0.90 × the "
+         "FPS with a prepared control video"),
+]  # fmt: skip
+"""Issue #12's goals on one H100/H200, as tests/benchmarks/preprocessors.py states them; `runs`:
+the benchmark's `goal_key` of the cost rows they apply to, or its chain."""
+COST_COLUMNS = [("frame_ms", "ms/frame", 2), ("call_p50_ms", "call p50 ms", 1),
+                ("call_p90_ms", "p90 ms", 1), ("fps", "frames/s", 1)]  # fmt: skip
+FLICKER_COLUMNS = [("boundary", "boundary abs change", 4), ("inside", "inside abs change", 4),
+                   ("ratio", "boundary / inside", 2)]  # fmt: skip
+CHAIN_COLUMNS = [("fps", "FPS", 2), ("chunk_p50_ms", "chunk p50 ms", 1),
+                 ("chunk_p90_ms", "p90 ms", 1),
+                 ("depth_chunk_ms", "depth ms/chunk", 1)]  # fmt: skip
 Row = tuple[str, dict[str, Any]]
 """A benchmark run's name (`bf16 eager · streamdiffusionv2 video 512x512`) and its figures."""
 
@@ -253,6 +268,59 @@ def _vace_lora_goals(bench: Bench | None, tiny: bool) -> list[str]:
     return lines
 
 
+def _table(title: str, columns: list[tuple[str, str, int]], runs: list[dict[str, Any]],
+           result: str) -> list[str]:  # fmt: skip
+    """A Markdown table of `runs` (their `run` first), each row ending in the stage's result."""
+    lines = ["| " + " | ".join([title] + [t for _, t, _ in columns]) + " | result |"]
+    lines.append("|---|" + "---:|" * len(columns) + "---|")
+    for run in runs or [{}]:
+        cells = [run.get("run", "-")] + [_number(run.get(k), d) for k, _, d in columns]
+        lines.append("| " + " | ".join(cells) + f" | {result} |")
+    return lines
+
+
+def _preprocessors(bench: Bench) -> list[str]:
+    """The depth and pose benchmark: node cost, flicker at call boundaries, the chain."""
+    figures, result = bench.figures or {}, _result(bench.stage)
+    lines = ["", "## Depth and pose benchmark", ""]
+    if figures:
+        lines += [f"Depth and pose weights {figures['weights']}, {figures['precision']}, "
+                  f"{figures['resolution']} frames on {figures['device']}.", ""]  # fmt: skip
+    lines += _table("node", COST_COLUMNS, figures.get("cost", []), result)
+    flicker = figures.get("flicker", {})
+    lines += ["", "Depth flicker on a static-camera clip"
+              + (f" ({flicker['frames']} frames at {flicker['resolution']}, weights "
+                 f"{flicker['weights']})" if flicker else "")
+              + ", calls of 4 frames: mean |frame-to-frame change| of the maps where the two "
+              "frames lie in different calls (boundary) and in the same call (inside); ours "
+              "carries the temporal state and smooths the range, the reference clears the "
+              "state and min-max normalises every call.", ""]  # fmt: skip
+    lines += _table("run", FLICKER_COLUMNS, flicker.get("runs", []), result)
+    chain = figures.get("chain", {})
+    lines += ["", "LongLive text mode with VACE"
+              + (f" at {chain['resolution']}, {chain['warmup']} warm-up + {chain['chunks']} "
+                 "counted chunks" if chain else "")
+              + ": the control clip prepared, or made by the depth node from camera frames "
+              "as it runs (its own stream and thread, one chunk ahead).", ""]  # fmt: skip
+    lines += _table("run", CHAIN_COLUMNS, chain.get("runs", []), result)
+    return lines
+
+
+def _preprocessor_goals(bench: Bench | None, tiny: bool) -> list[str]:
+    """Issue #12's goals: each cost row against its node's goal, the chain's FPS ratio."""
+    figures = (bench.figures if bench else None) or {}
+    lines = []
+    for goal in PREPROCESSOR_GOALS:
+        if goal.runs == "chain":
+            chain = figures.get("chain")
+            rows = [] if chain is None else [(chain["resolution"], chain)]
+        else:
+            rows = [(run["run"], run) for run in figures.get("cost", [])
+                    if run["goal_key"] == goal.runs]  # fmt: skip
+        lines.append(_verdicts(goal.text, goal.compare, goal.value, goal.key, rows, tiny))
+    return lines
+
+
 def _verdicts(
     goal_text: str, compare: str, value: float, key: str, rows: list[Row], tiny: bool
 ) -> str:
@@ -269,7 +337,9 @@ def _verdicts(
     return f"| {goal_text} | {result} | {runs or '-'} |"
 
 
-def _goals(benches: list[Bench], tiny: bool, vace_lora: Bench | None) -> list[str]:
+def _goals(
+    benches: list[Bench], tiny: bool, vace_lora: Bench | None, preprocessors: Bench | None
+) -> list[str]:
     lines = ["", "## Goals", ""]
     if tiny:
         lines += ["Not evaluated in tiny mode; the figures are listed to show the check works.", ""]
@@ -292,7 +362,8 @@ def _goals(benches: list[Bench], tiny: bool, vace_lora: Bench | None) -> list[st
         peak_text = f"{where}: peak GPU memory ≤ {target['peak_gb']:g} GB"
         lines.append(_verdicts(fps_text, ">=", target["fps"], "fps", at_goal, tiny))
         lines.append(_verdicts(peak_text, "<=", target["peak_gb"], "peak_gb", at_goal, tiny))
-    return lines + _vace_lora_goals(vace_lora, tiny)
+    lines += _vace_lora_goals(vace_lora, tiny)
+    return lines + (_preprocessor_goals(preprocessors, tiny) if preprocessors else [])
 
 
 def _stages(stages: list[Stage]) -> list[str]:
@@ -312,14 +383,18 @@ def render(
     tests: list[CaseResult],
     benches: list[Bench],
     vace_lora: Bench | None = None,
+    preprocessors: Bench | None = None,
 ) -> str:
-    """The whole report; the stages listed in the check's order (VACE and LoRA second)."""
+    """The whole report; the stages listed in the check's order (VACE and LoRA second, depth
+    and pose third)."""
     lines = _machine(info, tiny)
     lines += _tests(tests_stage, tests, cuda)
     lines += _benchmarks(benches)
     if vace_lora is not None:
         lines += _vace_lora(vace_lora)
-    lines += _goals(benches, tiny, vace_lora)
-    first = [tests_stage] + ([vace_lora.stage] if vace_lora is not None else [])
+    if preprocessors is not None:
+        lines += _preprocessors(preprocessors)
+    lines += _goals(benches, tiny, vace_lora, preprocessors)
+    first = [tests_stage] + [b.stage for b in (vace_lora, preprocessors) if b is not None]
     lines += _stages(first + [b.stage for b in benches])
     return "\n".join(lines) + "\n"

@@ -9,15 +9,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from check_report import GOALS, Bench, CaseResult, Stage, render, results_from_junit
+from check_report import (
+    GOALS,
+    PREPROCESSOR_GOALS,
+    Bench,
+    CaseResult,
+    Stage,
+    render,
+    results_from_junit,
+)
 
 CHECK = Path(__file__).with_name("check")
 BENCH, VACE_LORA = "Wan pipelines benchmark", "VACE and LoRA benchmark"
+PREPROCESSORS = "Depth and pose benchmark"
 SECTIONS = [
     "# GPU check: ",
     "## CUDA tests",
     f"## {BENCH}",
     f"## {VACE_LORA}",
+    f"## {PREPROCESSORS}",
     "## Goals",
     "## Stages",
 ]
@@ -64,6 +74,8 @@ def test_the_check_runs_in_tiny_mode_and_reports_every_stage(tmp_path: Path) -> 
     )
     assert "test_vace_lora::test_vace_hints_in_bf16_agree_with_float32[cuda]" in names
     assert "test_longlive_streams_with_vace_refs_control_video_and_a_runtime_lora[cuda]" in names
+    assert "test_preprocessors::test_depth_runs_in_fp16_on_cuda_and_keeps_its_maps_on_" in names
+    assert "test_preprocessors::test_depth_drives_vace_longlive_on_cuda_without_a_host_" in names
     if not torch.cuda.is_available():
         assert all(line.endswith("| skipped (no CUDA) |") for line in tests), names
     # Every pipeline at its default size (divided by 8), LongLive also at its anchor's.
@@ -108,10 +120,21 @@ def test_the_check_runs_in_tiny_mode_and_reports_every_stage(tmp_path: Path) -> 
         result, runs = row(report, "Goals", goal)[1:]
         assert result == "not evaluated" and runs.startswith("64x64: "), runs
         assert " end to end " in runs and "(DiT only " in runs, runs
+    # Depth and pose: the tiny models' cost rows, the flicker runs and the chain's two runs.
+    assert "Depth and pose weights random, tiny, float32, 128x128 frames on CPU" in report
+    cost = [cells[0] for cells in rows(report, PREPROCESSORS)[1:4]]
+    assert cost == ["depth", "pose, 1 person", "pose, 8 people"]
+    for name in ("depth", "pose, 1 person", "ours", "reference", "camera → depth"):
+        cells = row(report, PREPROCESSORS, name)
+        assert float(cells[1]) > 0 and cells[-1].startswith("ok ("), cells
+    for goal in PREPROCESSOR_GOALS:
+        assert row(report, "Goals", goal.text)[1] == "not evaluated"
     stages = [cells[0] for cells in rows(report, "Stages")[1:]]
-    assert stages == ["CUDA tests", "VACE and LoRA", "bf16 eager", "bf16 compiled", "fp8 compiled"]
+    assert stages == ["CUDA tests", "VACE and LoRA", "Depth and pose", "bf16 eager",
+                      "bf16 compiled", "fp8 compiled"]  # fmt: skip
     assert row(report, "Stages", "CUDA tests")[1] == "ok"
     assert row(report, "Stages", "VACE and LoRA")[1] == "ok"
+    assert row(report, "Stages", "Depth and pose")[1] == "ok"
 
 
 def figures(
