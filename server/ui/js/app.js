@@ -1,10 +1,11 @@
 // The web UI: pick and load a pipeline (after a preprocessor), stream in text or video mode,
 // steer it, record it.
 
-import { api, sleep } from "./api.js";
+import { api } from "./api.js";
 import { buildControls, configDefaults } from "./controls.js";
 import { $, notify } from "./dom.js";
 import { openInput } from "./inputs.js";
+import { loadChain, loadParams, showStatus } from "./loading.js";
 import { LoraPanel, SpoutPanel, VacePanel } from "./panels.js";
 import { PreprocessorPicker, PreviewPanel, isPreprocessor } from "./preprocessing.js";
 import { PromptEditor } from "./prompts.js";
@@ -12,7 +13,6 @@ import { showIdle, showLive } from "./readouts.js";
 import { RecordButton, showRecordings } from "./recording.js";
 import { bindShortcuts } from "./shortcuts.js";
 import { Stream } from "./stream.js";
-import { ensureModels } from "./downloads.js";
 
 const LAST_PIPELINE = "scope-graph.pipeline"; // the pipeline picked last, in this browser
 
@@ -52,13 +52,6 @@ const preprocessors = new PreprocessorPicker(() =>
   state.stream ? stop() : showIdle(ui, preprocessors.chain(state.schema.id)),
 );
 const preview = new PreviewPanel(ui);
-
-function setStatus(status, label = status.replaceAll("_", " ")) {
-  ui.status = status;
-  const pill = $("#load-state");
-  pill.dataset.state = status;
-  pill.textContent = label;
-}
 
 // --- pipeline --------------------------------------------------------------------------------
 
@@ -113,48 +106,13 @@ function setMode(mode) {
   showIdle(ui, preprocessors.chain(schema.id));
 }
 
-function loadParams() {
-  const schema = state.schema;
-  const params = { width: Number($("#width").value), height: Number($("#height").value) };
-  if (state.mode === "video" && state.input?.size[0] && $("#source").value === "file") {
-    [params.width, params.height] = state.input.size; // an uploaded video keeps its size
-  }
-  if (schema.supports_quantization) {
-    params.seed = Number($("#seed").value);
-    params.quantization = $("#quantization").value || null;
-  }
-  if (schema.supports_lora && loras.selected().length) params.loras = loras.selected();
-  if (schema.supports_vace) params.vace_enabled = vace.enabled();
-  return params;
-}
-
-/** "Depth → LongLive": the chain's names. */
-const chainName = (chain) => chain.map((id) => state.schemas[id].name).join(" → ");
-
-/** Whether the status reports `chain` loaded (a server without chains reports only the id). */
-function loadedChain(status, chain) {
-  const ids = status.pipeline_ids || [status.pipeline_id];
-  return status.status === "loaded" && ids.join() === chain.join();
-}
-
+/** Loads the picked pipeline (after the preprocessor in use) with the Load settings. */
 async function load() {
   const chain = preprocessors.chain($("#pipeline").value);
-  await ensureModels(chain.map((id) => state.schemas[id]));
-  setStatus("loading", `loading ${chainName(chain)}…`);
-  await api.loadPipeline(chain, loadParams());
-  for (;;) {
-    const status = await api.pipelineStatus();
-    if (loadedChain(status, chain)) {
-      loras.setLoaded(status.loaded_lora_adapters);
-      setStatus("loaded", `${chainName(chain)} loaded`);
-      return;
-    }
-    if (status.status === "error") {
-      setStatus("error", "load failed");
-      throw new Error(status.error || `${chainName(chain)} failed to load`);
-    }
-    await sleep(400);
-  }
+  await loadChain(ui, state.schemas, chain, {
+    params: () => loadParams(state, loras, vace),
+    onLoaded: (status) => loras.setLoaded(status.loaded_lora_adapters),
+  });
 }
 
 // --- streaming -------------------------------------------------------------------------------
@@ -328,9 +286,7 @@ async function init() {
     picker.value = choice || Object.keys(mains)[0];
     spout.refresh().catch((error) => notify(error.message, "error"));
     await selectPipeline(picker.value);
-    const chain = preprocessors.chain(picker.value);
-    if (loadedChain(status, chain)) setStatus("loaded", `${chainName(chain)} loaded`);
-    else setStatus(status.status === "error" ? "error" : "not_loaded");
+    showStatus(ui, state.schemas, status, preprocessors.chain(picker.value));
     if (status.error) notify(status.error, "error");
     $("#start").disabled = $("#load").disabled = false;
     await showRecordings();
