@@ -9,11 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nodes.lora_folder import LoraPathError, lora_dir, lora_path
 from nodes.pipelines.scope_params import LoraSpec, MergeMode, Quantization
 from scope_graph.node import NodeConfig
 from scope_graph.scope_pipelines import RegisteredPipeline, available_pipelines
 from server.errors import InvalidInput
-from server.lora_files import LoraPathError, lora_dir, lora_path
 
 SCOPE_DEFAULT_PIPELINE = "streamdiffusionv2"
 

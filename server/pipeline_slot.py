@@ -20,6 +20,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, Field
 
+from nodes.lora_folder import lora_dir, resolved_lora
 from scope_graph.clock import WallClock
 from scope_graph.cuda import new_stream, on_stream, synchronize
 from scope_graph.model_cache import ModelCache, SharedWeights, models
@@ -29,7 +30,6 @@ from scope_graph.run import default_device
 from scope_graph.scope_pipelines import RegisteredPipeline, available_pipelines
 from server.errors import InvalidInput
 from server.load_params import build_config
-from server.lora_files import lora_dir, resolved_lora
 
 log = logging.getLogger(__name__)
 

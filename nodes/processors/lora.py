@@ -11,14 +11,12 @@ from typing import Any
 
 from pydantic import Field
 
+from nodes.lora_folder import lora_dir, lora_path
 from nodes.pipelines.scope_params import MergeMode
 from nodes.pipelines.wan.user_lora import LoraUse
 from scope_graph.model_store import default_models_dir
 from scope_graph.node import Node, NodeConfig, NodeContext, NodeParams
 from scope_graph.ports import lora
-
-LORA_FOLDER = "lora"
-"""User LoRA files live in `<models_dir>/lora/` (Scope's layout)."""
 
 LoraStack = tuple[LoraUse, ...]
 """What a `lora` port carries: the LoRAs to apply, in order."""
@@ -26,21 +24,13 @@ LoraStack = tuple[LoraUse, ...]
 
 def lora_folder(models_dir: Path | None = None) -> Path:
     """The folder user LoRA files are read from."""
-    return (models_dir or default_models_dir()) / LORA_FOLDER
+    return lora_dir(models_dir or default_models_dir())
 
 
 def resolve_lora_path(path: str | Path, models_dir: Path | None = None) -> Path:
-    """The file `path` names (relative to the LoRA folder, or absolute inside it); refuses a
-    path outside the folder or a missing file."""
-    folder = lora_folder(models_dir).resolve()
-    resolved = (folder / path).resolve()
-    if not resolved.is_relative_to(folder):
-        raise ValueError(f"LoRA path {str(path)!r} is outside the LoRA folder {folder}")
-    if not resolved.is_file():
-        raise FileNotFoundError(
-            f"LoRA file {str(path)!r} not found in {folder} (GET /api/v1/lora/list lists them)"
-        )
-    return resolved
+    """The file `path` names (relative to the LoRA folder, or absolute inside it);
+    LoraPathError for a path outside the folder, a missing file or another suffix."""
+    return lora_path(lora_folder(models_dir), path)
 
 
 class LoraConfig(NodeConfig):

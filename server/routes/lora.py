@@ -8,7 +8,7 @@ from litestar import get
 from litestar.datastructures import State
 from pydantic import BaseModel
 
-from server.lora_files import LORA_SUFFIXES
+from nodes.lora_folder import LORA_SUFFIXES
 
 
 class LoraFile(BaseModel):

@@ -9,12 +9,12 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from nodes.lora_folder import lora_dir, resolved_lora
 from scope_graph.model_store import default_models_dir
 from scope_graph.params import ParamError
 from scope_graph.spec import Edge, EdgeSpec
 from scope_graph.validation import CompiledGraph
 from server.assets import AssetError, reference_image
-from server.lora_files import lora_dir, resolved_lora
 from server.pipeline_slot import LoadedPipeline
 
 VACE_NODE = "vace"

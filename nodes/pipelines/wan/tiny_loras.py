@@ -14,10 +14,11 @@ import torch
 from safetensors.torch import save_file
 from torch import Tensor
 
+from nodes.lora_folder import lora_dir
+
 from .config import WanConfig
 from .dit import CausalWanModel
 
-LORA_DIR = "lora"
 RANK = 4
 TARGETS = (
     "blocks.0.self_attn.q",
@@ -90,7 +91,7 @@ def lora_tensors(fmt: str, config: WanConfig, seed: int) -> dict[str, Tensor]:
 
 def write_tiny_loras(models_dir: Path, config: WanConfig, seed: int = 5) -> dict[str, Path]:
     """Write `<models_dir>/lora/tiny_<format>.*` for every format; returns {format: path}."""
-    folder = Path(models_dir) / LORA_DIR
+    folder = lora_dir(Path(models_dir))
     folder.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for offset, (fmt, (name, *_)) in enumerate(_FORMATS.items()):

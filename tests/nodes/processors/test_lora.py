@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from nodes.lora_folder import LoraPathError
 from nodes.pipelines.wan.tiny import write_tiny_models
 from nodes.pipelines.wan.user_lora import LoraUse
 from nodes.processors.lora import LoraNode, lora_folder, resolve_lora_path
@@ -56,7 +57,7 @@ def test_an_absolute_path_outside_the_lora_folder_is_refused(
     elsewhere = tmp_path / "style.safetensors"
     elsewhere.write_bytes(b"")
 
-    with pytest.raises(ValueError, match=r"'.*style\.safetensors' is outside the LoRA folder"):
+    with pytest.raises(LoraPathError, match=r".*style\.safetensors: outside the LoRA folder"):
         resolve_lora_path(elsewhere, models_dir)
 
 
@@ -64,7 +65,7 @@ def test_a_missing_file_is_refused_at_setup_naming_the_folder(models_dir: Path) 
     folder = str(lora_folder(models_dir).resolve())
 
     with (
-        pytest.raises(FileNotFoundError, match=r"'nope\.safetensors' not found in .*lora") as err,
+        pytest.raises(LoraPathError, match=r"nope\.safetensors: no such file in .*lora") as err,
         lora_node(models_dir, "nope.safetensors"),
     ):
         pass

@@ -277,8 +277,8 @@ def test_load_params_that_ask_for_nothing_are_taken(client: Client, wait_until: 
 @pytest.mark.parametrize(
     ("path", "says"),
     [
-        ("../elsewhere.safetensors", "LoRA files must be in the LoRA folder"),
-        ("/tmp/ink.safetensors", "LoRA files must be in the LoRA folder"),
+        ("../elsewhere.safetensors", "outside the LoRA folder; LoRA files must be in"),
+        ("/tmp/ink.safetensors", "outside the LoRA folder; LoRA files must be in"),
         ("missing.safetensors", "no such file in the LoRA folder"),
         ("notes.txt", "not a LoRA file"),
     ],

@@ -1,4 +1,6 @@
-"""Where user LoRA files may come from: the `lora` folder of the models folder, nowhere else."""
+"""Where user LoRA files may come from: the `lora` folder of the models folder, nowhere else
+(Scope's layout). The `lora` node, the Wan pipelines' config LoRAs and the server all resolve
+paths here, so a path one accepts the others accept too."""
 
 from __future__ import annotations
 
@@ -31,11 +33,13 @@ def lora_path(folder: Path, path: str | Path) -> Path:
     resolved = resolved_lora(root, path)
     if not resolved.is_relative_to(root):
         raise LoraPathError(
-            f"{path}: LoRA files must be in the LoRA folder {root} (relative paths are read "
-            "against it)"
+            f"{path}: outside the LoRA folder; LoRA files must be in the LoRA folder {root} "
+            "(relative paths are read against it)"
         )
     if resolved.suffix.lower() not in LORA_SUFFIXES:
         raise LoraPathError(f"{path}: not a LoRA file (expected {', '.join(LORA_SUFFIXES)})")
     if not resolved.is_file():
-        raise LoraPathError(f"{path}: no such file in the LoRA folder {root}")
+        raise LoraPathError(
+            f"{path}: no such file in the LoRA folder {root} (GET /api/v1/lora/list lists them)"
+        )
     return resolved
