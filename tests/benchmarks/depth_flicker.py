@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+from text_table import print_aligned
 from torch import Tensor
 
 from nodes.processors.video_depth.estimator import DepthEstimator
@@ -124,11 +125,7 @@ def print_flicker(results: list[Flicker], weights: str) -> None:
     """One line per run, then what the weights make of the figures."""
     columns = ("run", "boundary |Δ|", "inside |Δ|", "boundary/inside")
     table = [(r.run, f"{r.boundary:.4f}", f"{r.inside:.4f}", f"{r.ratio:.2f}") for r in results]
-    widths = [max(len(cell) for cell in column) for column in zip(columns, *table, strict=True)]
-    for index, cells in enumerate([columns, *table]):
-        print(" | ".join(f"{cell:>{width}}" for cell, width in zip(cells, widths, strict=True)))
-        if index == 0:
-            print("-+-".join("-" * width for width in widths))
+    print_aligned(columns, table)
     if weights != "real":
         print(
             f"Weights are {weights}: the maps mean nothing as depth; the figures show what the "

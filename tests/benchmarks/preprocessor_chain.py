@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from depth_flicker import static_scene
 from safetensors.torch import save_file
+from text_table import print_aligned
 from wan_figures import p90
 from wan_models import FULL, FULL_VAE_DIM, TINY, TINY_VAE_DIM, build
 from wan_pipelines import SPATIAL_STRIDE, sync
@@ -209,11 +210,7 @@ def print_chain(runs: list[ChainRun], comparable: bool) -> dict[str, float]:
          "-" if row["depth_chunk_ms"] is None else f"{row['depth_chunk_ms']:.1f}")
         for row in rows
     ]  # fmt: skip
-    widths = [max(len(cell) for cell in column) for column in zip(columns, *table, strict=True)]
-    for index, cells in enumerate([columns, *table]):
-        print(" | ".join(f"{cell:>{width}}" for cell, width in zip(cells, widths, strict=True)))
-        if index == 0:
-            print("-+-".join("-" * width for width in widths))
+    print_aligned(columns, table)
     ratio = rows[1]["fps"] / rows[0]["fps"]
     verdict = (
         ("meets" if ratio >= CHAIN_GOAL else "misses") + " the goal"

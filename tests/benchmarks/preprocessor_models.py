@@ -22,24 +22,14 @@ from transformers import (
 
 from nodes.processors.human_pose.files import detector_folder, pose_folder
 from nodes.processors.human_pose.tiny import COCO_KEYPOINTS, write_tiny_pose
-from nodes.processors.video_depth.encoder import EncoderDims
 from nodes.processors.video_depth.files import depth_path
-from nodes.processors.video_depth.head import HeadDims
-from nodes.processors.video_depth.model import VideoDepthAnything
-from nodes.processors.video_depth.tiny import write_tiny_depth
-
-SMALL_ENCODER = EncoderDims(width=384, depth=12, mlp_hidden=1536, patch_size=14, grid=37)
-"""DINOv2 ViT-S/14, positions for 518x518 (37x37 patches) as released."""
-SMALL_HEAD = HeadDims(
-    in_channels=384,
-    features=64,
-    out_channels=(48, 96, 192, 384),
-    motion_blocks=1,
-    motion_attentions=2,
-    max_len=32,
+from nodes.processors.video_depth.tiny import (
+    SMALL_ENCODER,
+    SMALL_HEAD,
+    write_random_depth,
+    write_tiny_depth,
 )
-"""Video Depth Anything's `vits` head: 64 features, one motion block of two attentions, 32
-frames of temporal positions."""
+
 transformers.utils.logging.disable_progress_bar()  # save/load bars would bury the tables
 COCO_CLASSES = 80
 """rtdetr_r50vd_coco_o365's label count; the node looks up "person", COCO's class 0."""
@@ -60,19 +50,6 @@ def write_full_pose(models_dir: Path, seed: int = 0) -> None:
     )
 
 
-def write_full_depth(models_dir: Path, seed: int = 0) -> Path:
-    """Video Depth Anything Small with random weights, native key names, at the real path."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = VideoDepthAnything(SMALL_ENCODER, SMALL_HEAD)
-        # As the tiny writer: a positive output bias, so the final ReLU keeps a random map.
-        torch.nn.init.constant_(model.head.scratch.output_conv2[2].bias, 1.0)
-    path = depth_path(models_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.contiguous() for k, v in model.native_state_dict().items()}, path)
-    return path
-
-
 def prepare_models(folder: Path, full: bool, models_dir: Path | None) -> tuple[Path, str]:
     """The models folder to measure and what its weights are: `models_dir` as given (real
     downloads), else random ones written into `folder`, full size or tiny."""
@@ -86,7 +63,7 @@ def prepare_models(folder: Path, full: bool, models_dir: Path | None) -> tuple[P
             )
         return models_dir, "real"
     if full:
-        write_full_depth(folder)
+        write_random_depth(folder, SMALL_ENCODER, SMALL_HEAD)
         write_full_pose(folder)
         return folder, "random, full size"
     write_tiny_depth(folder)

@@ -38,6 +38,7 @@ import torch
 from depth_flicker import measure_flicker, print_flicker, static_scene
 from preprocessor_chain import CHAIN_GOAL, print_chain, run_chain
 from preprocessor_models import prepare_models
+from text_table import print_aligned
 from wan_figures import p90, resolution
 from wan_pipelines import sync, tiny_size
 
@@ -115,11 +116,7 @@ def print_cost(rows: list[dict[str, Any]], comparable: bool) -> None:
          f"{row['fps'] / row['goal_fps']:.2f}")
         for row in rows
     ]  # fmt: skip
-    widths = [max(len(cell) for cell in column) for column in zip(columns, *table, strict=True)]
-    for index, cells in enumerate([columns, *table]):
-        print(" | ".join(f"{cell:>{width}}" for cell, width in zip(cells, widths, strict=True)))
-        if index == 0:
-            print("-+-".join("-" * width for width in widths))
+    print_aligned(columns, table)
     if not comparable:
         print("Not comparable with the goals (a GPU, --full or --models-dir, 512x512).")
         return

@@ -52,7 +52,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from check_report import Bench, CaseResult, Stage, render, results_from_junit
+from check_report import CaseResult, render, results_from_junit
+from report_parts import Bench, Stage
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK = ROOT / "tests" / "benchmarks" / "wan_pipelines.py"
@@ -154,6 +155,18 @@ def run_stage(name: str, command: list[str], timeout_s: float) -> Stage:
     return Stage(name, status, time.monotonic() - started, output)
 
 
+def run_benchmark(
+    name: str, script: Path, args: list[str], figures: Path, clock: Clock, budget_s: float
+) -> Bench:
+    """Run a benchmark script that writes its figures to `--json figures`; one that exits
+    cleanly without them has failed."""
+    command = [sys.executable, str(script), *args, "--json", str(figures)]
+    stage = run_stage(name, command, clock.allow(budget_s))
+    if stage.status == "ok" and not figures.exists():
+        stage.status = "failed"
+    return Bench(stage, json.loads(figures.read_text()) if figures.exists() else None)
+
+
 def run_tests(clock: Clock, work: Path) -> tuple[Stage, list[CaseResult]]:
     junit = work / "cuda-tests.xml"
     # fmt: off
@@ -190,36 +203,28 @@ def run_benchmarks(clock: Clock, work: Path, tiny: bool, cuda: bool) -> list[Ben
             args += (TINY_COMPILED_RUNS if "--compile" in variant.args else RUNS) + TINY_CHUNKS
         else:
             args = ["--full", *variant.args, *RUNS, *variant.chunks]
-        command = [sys.executable, str(BENCHMARK), *args, "--json", str(figures)]
-        stage = run_stage(variant.name, command, clock.allow(variant.budget_s))
-        if stage.status == "ok" and not figures.exists():
-            stage.status = "failed"
         # Written after each run: a stage that timed out still has the runs it finished.
-        benches.append(Bench(stage, json.loads(figures.read_text()) if figures.exists() else None))
+        benches.append(
+            run_benchmark(variant.name, BENCHMARK, args, figures, clock, variant.budget_s)
+        )
     return benches
 
 
 def run_vace_lora(clock: Clock, work: Path, tiny: bool) -> Bench:
     """The VACE and LoRA benchmark: its figures are written once, after its last run."""
-    figures = work / "vace-lora.json"
     args = TINY_VACE_LORA_CHUNKS if tiny else ["--full", *VACE_LORA_CHUNKS]
-    command = [sys.executable, str(VACE_LORA), *args, "--json", str(figures)]
-    stage = run_stage(VACE_LORA_NAME, command, clock.allow(VACE_LORA_BUDGET_S))
-    if stage.status == "ok" and not figures.exists():
-        stage.status = "failed"
-    return Bench(stage, json.loads(figures.read_text()) if figures.exists() else None)
+    figures = work / "vace-lora.json"
+    return run_benchmark(VACE_LORA_NAME, VACE_LORA, args, figures, clock, VACE_LORA_BUDGET_S)
 
 
 def run_preprocessors(clock: Clock, work: Path, tiny: bool) -> Bench:
     """The depth and pose benchmark: its figures are written after each of its parts, so one
     that timed out keeps the parts it finished."""
-    figures = work / "preprocessors.json"
     args = TINY_PREPROCESSORS_ARGS if tiny else ["--full", *PREPROCESSORS_ARGS]
-    command = [sys.executable, str(PREPROCESSORS), *args, "--json", str(figures)]
-    stage = run_stage(PREPROCESSORS_NAME, command, clock.allow(PREPROCESSORS_BUDGET_S))
-    if stage.status == "ok" and not figures.exists():
-        stage.status = "failed"
-    return Bench(stage, json.loads(figures.read_text()) if figures.exists() else None)
+    figures = work / "preprocessors.json"
+    return run_benchmark(
+        PREPROCESSORS_NAME, PREPROCESSORS, args, figures, clock, PREPROCESSORS_BUDGET_S
+    )
 
 
 def versions(cuda: bool) -> dict[str, str]:

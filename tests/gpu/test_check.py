@@ -9,15 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from check_report import (
-    GOALS,
-    PREPROCESSOR_GOALS,
-    Bench,
-    CaseResult,
-    Stage,
-    render,
-    results_from_junit,
-)
+from check_report import CaseResult, render, results_from_junit
+from report_parts import Bench, Stage
+from report_preprocessors import PREPROCESSOR_GOALS
+from report_wan import GOALS
 
 CHECK = Path(__file__).with_name("check")
 BENCH, VACE_LORA = "Wan pipelines benchmark", "VACE and LoRA benchmark"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from check_report import PREPROCESSOR_GOALS, Bench, Stage, render
+from check_report import render
+from report_parts import Bench, Stage
+from report_preprocessors import PREPROCESSOR_GOALS
 from test_check import PREPROCESSORS, row, rows
 
 
