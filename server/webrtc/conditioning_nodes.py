@@ -7,15 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
 from nodes.lora_folder import lora_dir, resolved_lora
 from scope_graph.model_store import default_models_dir
 from scope_graph.params import ParamError
-from scope_graph.spec import Edge, EdgeSpec
 from scope_graph.validation import CompiledGraph
 from server.assets import AssetError, reference_image
 from server.pipeline_slot import LoadedPipeline
+from server.webrtc.graph_edits import claim_node, redirect_input
 
 VACE_NODE = "vace"
 VACE_TYPE = "vace"
@@ -25,11 +23,7 @@ VACE_BINDINGS = {"vace_ref_images": "vace.ref_images", "vace_context_scale": "va
 LORA_SCALES = "lora_scales"
 """Set on each LoRA node by path (no single binding can say that)."""
 
-_edge = TypeAdapter(Edge)
-
-
-class ConditioningSlotError(ValueError):
-    """The default graph already uses a node id the server needs for VACE or a LoRA."""
+PURPOSE = "VACE and LoRA loads"
 
 
 def lora_node(index: int) -> str:
@@ -57,31 +51,14 @@ def add_conditioning(
         _add_loras(data, pipeline, config)
 
 
-def _claim(nodes: dict[str, Any], node_id: str, spec: dict[str, Any]) -> None:
-    if node_id in nodes:
-        raise ConditioningSlotError(
-            f"the default graph has a node {node_id!r}: the server adds it for VACE and LoRA "
-            "loads, so rename that node"
-        )
-    nodes[node_id] = spec
-
-
 def _add_vace(data: dict[str, Any], pipeline: str, control_from_input: bool) -> None:
     """`vace.vace -> pipeline.vace`; with `control_from_input`, whatever fed the pipeline's
     video feeds the VACE node instead, whose control frames go to `pipeline.vace_video`, so
     the pipeline generates from noise steered by the input (Scope's VACE video mode)."""
-    _claim(data["nodes"], VACE_NODE, {"type": VACE_TYPE})
+    claim_node(data["nodes"], VACE_NODE, {"type": VACE_TYPE}, PURPOSE)
     edges: list[Any] = data.setdefault("edges", [])
     if control_from_input:
-        for index, edge in enumerate(edges):
-            parsed = _parsed(edge)
-            if parsed and (parsed.to_node, parsed.to_port) == (pipeline, "video"):
-                moved = {"from": f"{parsed.from_node}.{parsed.from_port}", "to": "vace.video"}
-                if parsed.policy is not None:
-                    moved["policy"] = parsed.policy.value
-                if parsed.capacity is not None:
-                    moved["capacity"] = parsed.capacity
-                edges[index] = moved
+        redirect_input(edges, pipeline, "video", f"{VACE_NODE}.video")
         # latest: a slow pipeline takes the newest control frames, as it takes its input's.
         edges.append(f"{VACE_NODE}.video -> {pipeline}.vace_video [latest]")
     edges.append(f"{VACE_NODE}.vace -> {pipeline}.vace")
@@ -99,17 +76,10 @@ def _add_loras(data: dict[str, Any], pipeline: str, config: dict[str, Any]) -> N
         if config.get("models_dir"):
             lora_config["models_dir"] = config["models_dir"]
         node = {"type": LORA_TYPE, "config": lora_config, "params": {"scale": spec["scale"]}}
-        _claim(data["nodes"], lora_node(index), node)
+        claim_node(data["nodes"], lora_node(index), node, PURPOSE)
         if index:
             edges.append(f"{lora_node(index - 1)}.loras -> {lora_node(index)}.loras")
     edges.append(f"{lora_node(len(specs) - 1)}.loras -> {pipeline}.loras")
-
-
-def _parsed(item: Any) -> EdgeSpec | None:
-    try:
-        return _edge.validate_python(item)
-    except ValidationError:
-        return None  # compilation reports it, with its line
 
 
 def lora_nodes(graph: CompiledGraph) -> dict[Path, str]:

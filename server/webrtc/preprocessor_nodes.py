@@ -6,19 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
-from scope_graph.spec import Edge, EdgeSpec
 from server.pipeline_slot import LoadedPipeline
+from server.webrtc.graph_edits import claim_node, redirect_input
 
 PREVIEW_NODE = "preview"
 PREVIEW_TYPE = "snapshot"
 
-_edge = TypeAdapter(Edge)
-
-
-class PreprocessorSlotError(ValueError):
-    """The default graph already uses a node id the server needs for a preprocessor."""
+PURPOSE = "preprocessor chains (pipeline_ids)"
 
 
 def preprocessor_node(index: int) -> str:
@@ -40,40 +34,11 @@ def add_preprocessors(
     ids = [preprocessor_node(i) for i in range(len(preprocessors))]
     for node_id, loaded in zip(ids, preprocessors, strict=True):
         spec = {"type": loaded.node_type, "config": loaded.config.model_dump(mode="json")}
-        _claim(nodes, node_id, spec)
-    _claim(nodes, PREVIEW_NODE, {"type": PREVIEW_TYPE})
+        claim_node(nodes, node_id, spec, PURPOSE)
+    claim_node(nodes, PREVIEW_NODE, {"type": PREVIEW_TYPE}, PURPOSE)
     edges: list[Any] = data.setdefault("edges", [])
-    for index, edge in enumerate(edges):
-        parsed = _parsed(edge)
-        if parsed and (parsed.to_node, parsed.to_port) == (pipeline, "video"):
-            edges[index] = _moved(parsed, f"{ids[0]}.video")
+    redirect_input(edges, pipeline, "video", f"{ids[0]}.video")
     edges.extend(f"{one}.video -> {two}.video" for one, two in zip(ids, ids[1:], strict=False))
     edges.append(f"{ids[-1]}.video -> {pipeline}.video")
     # latest: a slow preview reader never holds the chain back.
     edges.append(f"{ids[-1]}.video -> {PREVIEW_NODE}.video [latest]")
-
-
-def _moved(edge: EdgeSpec, to: str) -> dict[str, Any]:
-    """`edge` with another destination, keeping its queue policy and capacity."""
-    moved: dict[str, Any] = {"from": f"{edge.from_node}.{edge.from_port}", "to": to}
-    if edge.policy is not None:
-        moved["policy"] = edge.policy.value
-    if edge.capacity is not None:
-        moved["capacity"] = edge.capacity
-    return moved
-
-
-def _claim(nodes: dict[str, Any], node_id: str, spec: dict[str, Any]) -> None:
-    if node_id in nodes:
-        raise PreprocessorSlotError(
-            f"the default graph has a node {node_id!r}: the server adds it for preprocessor "
-            "chains (pipeline_ids), so rename that node"
-        )
-    nodes[node_id] = spec
-
-
-def _parsed(item: Any) -> EdgeSpec | None:
-    try:
-        return _edge.validate_python(item)
-    except ValidationError:
-        return None  # compilation reports it, with its line

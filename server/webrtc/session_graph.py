@@ -6,15 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
 from nodes.spout import spout_available
 from scope_graph.loader import read_graph_file
-from scope_graph.spec import Edge
 from scope_graph.validation import CompiledGraph, compile_graph
 from server.pipeline_slot import LoadedChain, LoadedPipeline, chain_of
-from server.webrtc.conditioning_nodes import ConditioningSlotError, add_conditioning
-from server.webrtc.preprocessor_nodes import PreprocessorSlotError, add_preprocessors
+from server.webrtc.conditioning_nodes import add_conditioning
+from server.webrtc.graph_edits import NodeIdTaken, parsed_edge
+from server.webrtc.preprocessor_nodes import add_preprocessors
 
 PIPELINE_NODE = "pipeline"
 INPUT_NODE = "input"
@@ -25,8 +23,6 @@ SPOUT_RECEIVER_NODE = "spout_in"  # optional: the `spout_receiver` key drives it
 SPOUT_SENDER_NODE = "spout_out"  # optional: the `spout_sender` key drives it
 SOURCE_NODE = "source"  # optional: a `select` node, b (Spout) while the receiver is enabled
 SPOUT_TYPES = frozenset({"spout_receiver", "spout_sender"})
-
-_edge = TypeAdapter(Edge)
 
 
 class GraphSlotError(ValueError):
@@ -65,7 +61,7 @@ def session_graph(
                 video_mode=video_mode,
                 vace_use_input_video=vace_use_input_video,
             )
-        except (ConditioningSlotError, PreprocessorSlotError) as exc:
+        except NodeIdTaken as exc:
             raise GraphSlotError(f"{path}: {exc}") from None
     if not spout_available():
         _drop_spout(source.data)
@@ -86,8 +82,5 @@ def _drop_spout(data: dict[str, Any]) -> None:
 
 
 def _touches(item: Any, nodes: set[str]) -> bool:
-    try:
-        edge = _edge.validate_python(item)
-    except ValidationError:
-        return False  # compilation reports it, with its line
-    return edge.from_node in nodes or edge.to_node in nodes
+    edge = parsed_edge(item)
+    return edge is not None and (edge.from_node in nodes or edge.to_node in nodes)
