@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,15 +14,6 @@ from scope_graph.validation import load_graph
 REPO = Path(__file__).parents[2]
 CLIP = "examples/media/clip.mp4"
 Decode = Callable[[Path], tuple[list[float], np.ndarray]]
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A current directory holding the example clip, so `out/` is written under tmp_path."""
-    (tmp_path / CLIP).parent.mkdir(parents=True)
-    shutil.copy(REPO / CLIP, tmp_path / CLIP)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def run_offline(name: str) -> None:

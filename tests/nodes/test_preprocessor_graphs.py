@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,35 +10,16 @@ import numpy as np
 import pytest
 
 from nodes.tiny_models import write_all_tiny_models
-from scope_graph.loader import read_graph_file
 from scope_graph.run import GraphRun, Mode
-from scope_graph.validation import compile_graph
 
-REPO = Path(__file__).parents[2]
 CLIP = "examples/media/clip.mp4"
 Decode = Callable[[Path], tuple[list[float], np.ndarray]]
+CompileExample = Callable[..., Any]  # the conftest fixture: (graph name, node configs) -> graph
 
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_all_tiny_models(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A current directory holding the example clip, so `out/` is written under tmp_path."""
-    (tmp_path / CLIP).parent.mkdir(parents=True)
-    shutil.copy(REPO / CLIP, tmp_path / CLIP)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def example(name: str, config: dict[str, dict[str, Any]]) -> Any:
-    """graphs/<name>.yaml compiled with `config` merged into its nodes' configs."""
-    source = read_graph_file(REPO / "graphs" / f"{name}.yaml")
-    for node_id, extra in config.items():
-        source.data["nodes"][node_id].setdefault("config", {}).update(extra)
-    return compile_graph(source)
 
 
 @pytest.mark.parametrize(
@@ -56,9 +36,10 @@ def test_extraction_steers_longlive_through_vace(
     workdir: Path,
     models_dir: Path,
     decode: Decode,
+    compile_example: CompileExample,
 ) -> None:
     tiny = {"models_dir": str(models_dir)}
-    compiled = example(
+    compiled = compile_example(
         graph,
         {extractor: {**tiny, **extractor_config}, "longlive": {"height": 32, "width": 48, **tiny}},
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -12,13 +11,11 @@ import numpy as np
 import pytest
 
 from nodes.pipelines.wan.tiny import write_tiny_models
-from scope_graph.loader import read_graph_file
 from scope_graph.run import GraphRun, Mode
-from scope_graph.validation import compile_graph
 
-REPO = Path(__file__).parents[2]
-MEDIA = ("examples/media/clip.mp4", "examples/media/reference.png")
+CLIP = "examples/media/clip.mp4"
 Decode = Callable[[Path], tuple[list[float], np.ndarray]]
+CompileExample = Callable[..., Any]  # the conftest fixture: (graph name, node configs) -> graph
 
 
 @pytest.fixture(scope="module")
@@ -26,38 +23,20 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_models(tmp_path_factory.mktemp("models"))
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A current directory holding the example media, so `out/` is written under tmp_path."""
-    for name in MEDIA:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / name, tmp_path / name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def example(name: str, config: dict[str, dict[str, Any]]) -> Any:
-    """graphs/<name>.yaml compiled with `config` merged into its nodes' configs."""
-    source = read_graph_file(REPO / "graphs" / f"{name}.yaml")
-    for node_id, extra in config.items():
-        source.data["nodes"][node_id].setdefault("config", {}).update(extra)
-    return compile_graph(source)
-
-
 def tiny(models_dir: Path) -> dict[str, Any]:
     return {"height": 32, "width": 48, "models_dir": str(models_dir)}
 
 
 def test_vace_scribble_steers_longlive_with_the_clips_edges(
-    workdir: Path, models_dir: Path, decode: Decode
+    workdir: Path, models_dir: Path, decode: Decode, compile_example: CompileExample
 ) -> None:
-    graph = example("vace-scribble", {"longlive": tiny(models_dir)})
+    graph = compile_example("vace-scribble", {"longlive": tiny(models_dir)})
 
     with GraphRun(graph, Mode.OFFLINE, device="cpu") as run:
         assert run.wait(timeout=120)
     assert run.failure is None, run.failure
 
-    clip_pts, _ = decode(workdir / MEDIA[0])
+    clip_pts, _ = decode(workdir / CLIP)
     pts, pictures = decode(workdir / "out/vace-scribble.mp4")
     # 72 control frames: six calls of 12, the first making 9 frames from noise, then 12 each;
     # the recorder scales the 32×48 frames to the file's size (the first frame's).
@@ -67,8 +46,10 @@ def test_vace_scribble_steers_longlive_with_the_clips_edges(
     assert pictures.std() > 0
 
 
-def test_vace_reference_restyles_the_clip(workdir: Path, models_dir: Path, decode: Decode) -> None:
-    graph = example("vace-reference", {"longlive": tiny(models_dir)})
+def test_vace_reference_restyles_the_clip(
+    workdir: Path, models_dir: Path, decode: Decode, compile_example: CompileExample
+) -> None:
+    graph = compile_example("vace-reference", {"longlive": tiny(models_dir)})
 
     with GraphRun(graph, Mode.OFFLINE, device="cpu") as run:
         assert run.wait(timeout=30)  # seconds here; far beyond its few seconds of work
@@ -79,10 +60,10 @@ def test_vace_reference_restyles_the_clip(workdir: Path, models_dir: Path, decod
 
 
 def test_lora_style_stacks_two_loras_and_takes_a_live_scale(
-    workdir: Path, models_dir: Path, decode: Decode
+    workdir: Path, models_dir: Path, decode: Decode, compile_example: CompileExample
 ) -> None:
     lora = {"models_dir": str(models_dir)}
-    graph = example(
+    graph = compile_example(
         "lora-style",
         {
             "detail": {"path": "tiny_kohya.safetensors", **lora},
