@@ -40,7 +40,7 @@ from preprocessor_chain import CHAIN_GOAL, print_chain, run_chain
 from preprocessor_models import prepare_models
 from text_table import print_aligned
 from wan_figures import p90, resolution
-from wan_pipelines import sync, tiny_size
+from wan_pipelines import benchmark_device, sync, tiny_size
 
 from nodes.processors.depth import Depth
 from nodes.processors.pose import Pose
@@ -202,14 +202,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-        args.device = str(device)
-    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"CPU, {torch.get_num_threads()} threads")  # fmt: skip
+    device, name = benchmark_device(args.device, args.threads)
+    args.device = str(device)
     size = (args.size, args.size)
     comparable = (
         device.type == "cuda" and size == SIZE and (args.full or args.models_dir is not None)

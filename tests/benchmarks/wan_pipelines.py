@@ -124,6 +124,19 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def benchmark_device(name: str, threads: int | None) -> tuple[torch.device, str]:
+    """The device `name` names (a bare "cuda" made explicit: the current one) and how the
+    tables call it; `threads` (if any) is set as torch's CPU thread count first."""
+    if threads:
+        torch.set_num_threads(threads)
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    if device.type == "cuda":
+        return device, torch.cuda.get_device_name(device)
+    return device, f"CPU, {torch.get_num_threads()} threads"
+
+
 def measure(
     spec: RunSpec,
     model: CausalWanModel,
@@ -293,16 +306,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        backend = "flash-attn" if attention.flash_attn_func is not None else "SDPA"
-    else:
-        name, backend = f"CPU, {torch.get_num_threads()} threads", "SDPA"
+    device, name = benchmark_device(args.device, args.threads)
+    cuda_backend = "flash-attn" if attention.flash_attn_func is not None else "SDPA"
+    backend = cuda_backend if device.type == "cuda" else "SDPA"
     variant = " ".join(
         [f"compiled ({args.compile})" if args.compile else "eager"]
         + ([args.quantization] if args.quantization else [])

@@ -44,7 +44,7 @@ import torch
 from safetensors.torch import save_file
 from wan_figures import Sample, p90, resolution
 from wan_models import FULL, FULL_VAE_DIM, TINY, TINY_VAE_DIM, build
-from wan_pipelines import SPATIAL_STRIDE, steps_list, sync, tiny_size
+from wan_pipelines import SPATIAL_STRIDE, benchmark_device, steps_list, sync, tiny_size
 
 from nodes.pipelines.longlive import LongLive
 from nodes.pipelines.wan.config import WanConfig
@@ -281,16 +281,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    name = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"CPU, {torch.get_num_threads()} threads"
-    )
+    device, name = benchmark_device(args.device, args.threads)
     model = "Wan2.1-T2V-1.3B (random)" if args.full else "tiny DiT (random)"
     print(
         f"torch {torch.__version__}, {os.cpu_count()} cores; {name}; {model}; LongLive text mode "
