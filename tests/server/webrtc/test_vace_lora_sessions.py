@@ -215,6 +215,6 @@ def test_a_lora_outside_the_lora_folder_is_refused_before_loading(
 
     assert response.status_code == 422
     detail = response.json()["detail"]
-    assert detail.startswith(f"load_params.loras.0.path: {outside}: LoRA files must be in")
+    assert detail.startswith(f"load_params.loras.0.path: {outside}: outside the LoRA folder")
     assert str((tiny_models / "lora").resolve()) in detail
     assert after["status"] == before["status"]  # nothing was started
