@@ -20,8 +20,9 @@ class CachePolicy(ABC):
 
     Policies: LongLive's (recache recent clean frames when the prompt changes), MemFlow's
     (LongLive's plus a memory bank), StreamDiffusionV2's and Reward Forcing's (nothing around the
-    chunk; their caches differ). `commit_pass` lets a policy that rebuilds its cache before every
-    chunk skip the commit.
+    chunk; their caches differ) and Krea's (rebuilds its cache before every chunk, from clean
+    latents and a re-encoded decoded frame). `commit_pass` lets a policy that rebuilds its cache
+    before every chunk skip the commit.
     """
 
     block_frames: int
@@ -47,6 +48,10 @@ class CachePolicy(ABC):
     def after_chunk(self, latents: Tensor) -> None:
         """Record the chunk's clean latents `[1, F, C, h, w]` once it is committed."""
         return None  # most policies keep nothing beyond the KV cache
+
+    def after_decode(self, frames: Tensor) -> None:
+        """See the chunk's decoded frames, float32 `[1, T, 3, H, W]` in [-1, 1]."""
+        return None  # only a policy that re-encodes decoded pixels (Krea) keeps them
 
     def frames_advanced(self, latent_frames: int) -> int:
         """How far `current_start_frame` moves after a chunk of `latent_frames`: all of them."""

@@ -1,4 +1,4 @@
-"""Each 1.3B Wan pipeline's `model.yaml` and parameter defaults (wan-pipelines §9.2–§9.8)."""
+"""Each Wan pipeline's `model.yaml` and parameter defaults (wan-pipelines §9.2–§9.8)."""
 
 from __future__ import annotations
 
@@ -73,3 +73,18 @@ REWARD_FORCING = WanDefaults(
     text_size=(320, 576),
     video_size=(512, 512),
 )
+KREA = WanDefaults(
+    sink_size=0,
+    local_attn_size=6,
+    block_frames=3,
+    timestep_shift=5.0,
+    text_steps=(1000, 750, 500, 250),
+    video_steps=(1000, 750),
+    text_size=(320, 576),
+    video_size=(256, 256),
+)
+"""Krea Realtime Video 14B: no sink; the cache is rebuilt before every chunk (§3.8)."""
+KREA_CONTEXT_FRAMES = 3
+"""`kv_cache_num_frames`: the anchor latent plus the two newest clean latents."""
+KREA_ATTENTION_BIAS = 0.3
+"""Default `kv_cache_attention_bias`: the factor on the attention of the non-anchor context."""
