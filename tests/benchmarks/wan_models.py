@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from nodes.pipelines.wan.compile import compile_block
 from nodes.pipelines.wan.config import WanConfig
 from nodes.pipelines.wan.dit import CausalWanModel
-from nodes.pipelines.wan.kv_cache import CacheStep
 from nodes.pipelines.wan.vae import WanVAE
 from nodes.pipelines.wan.vae_blocks import VAEConfig
 
@@ -45,15 +45,5 @@ def build(
 
 def compile_blocks(model: CausalWanModel, backend: str) -> None:
     """Regional compilation: every DiT block through torch.compile, the KV-cache steps eager."""
-    # Traced, a cache step would specialise on its layer index and on the slots it writes,
-    # which move from chunk to chunk: a recompile per layer and per chunk. Left out, the blocks
-    # compile once and share the graph (dynamo inlines nn.Modules, so parameters are inputs).
-    # Every step class the imported pipelines define is left out, whichever policy runs.
-    pending = [CacheStep]
-    while pending:
-        step = pending.pop()
-        pending += step.__subclasses__()
-        if "attend" in vars(step) and not getattr(step.attend, "__isabstractmethod__", False):
-            step.attend = torch.compiler.disable(step.attend)  # type: ignore[method-assign]
     for block in model.blocks:
-        block.compile(backend=backend)
+        compile_block(block, backend)

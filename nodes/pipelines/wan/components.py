@@ -9,7 +9,7 @@ runs in the pipeline dtype.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,12 @@ BASE_FOLDER = "Wan2.1-T2V-1.3B"
 """The folder whose `config.json` describes the 1.3B DiT."""
 CONFIG_FILE = f"{BASE_FOLDER}/config.json"
 VACE_FILE = "WanVideo_comfy/Wan2_1-VACE_module_1_3B_bf16.safetensors"
+KREA_BASE_FOLDER = "Wan2.1-T2V-14B"
+"""The folder whose `config.json` (the only file taken from the 14B repo) describes Krea's DiT."""
+KREA_CONFIG_FILE = f"{KREA_BASE_FOLDER}/config.json"
+VACE_14B_FILE = "WanVideo_comfy/Wan2_1-VACE_module_14B_bf16.safetensors"
+FP8_COMPUTE_CAPABILITY = (8, 9)
+"""fp8 e4m3 matmuls (torch._scaled_mm) need Ada (8.9), Hopper (9.0) or newer."""
 
 
 def pipeline_dtype(device: torch.device) -> torch.dtype:
@@ -46,6 +52,8 @@ class GeneratorFiles:
     lora: str | None = None
     """The built-in LoRA (LongLive's `lora.pt`), merged at load."""
     config_folder: str = BASE_FOLDER
+    vace: str = VACE_FILE
+    """The VACE module attached when VACE is asked for."""
 
 
 LONGLIVE_FILES = GeneratorFiles(
@@ -61,6 +69,12 @@ REWARD_FORCING_FILES = GeneratorFiles(checkpoint="Reward-Forcing-T2V-1.3B/reward
 MEMFLOW_FILES = GeneratorFiles(
     checkpoint="MemFlow/base.pt", nested_key="generator", lora="MemFlow/lora.pt"
 )
+KREA_FILES = GeneratorFiles(
+    checkpoint="krea-realtime-video/krea-realtime-video-14b.safetensors",
+    config_folder=KREA_BASE_FOLDER,
+    vace=VACE_14B_FILE,
+)
+"""Krea Realtime Video 14B: a flat bf16 safetensors file of native keys (§2.8, §9.4)."""
 WAN_FILES = (LONGLIVE_FILES, STREAMDIFFUSIONV2_FILES, REWARD_FORCING_FILES, MEMFLOW_FILES)
 """Every 1.3B pipeline's generator files, as `scope-graph dev tiny-models` writes them."""
 
@@ -106,7 +120,7 @@ def load_generator(
         nested_key=files.nested_key,
     )
     if vace:
-        attach_vace(model, _existing(models_dir / VACE_FILE, "VACE module"))
+        attach_vace(model, _existing(models_dir / files.vace, "VACE module"))
     if files.lora is not None:
         merge_builtin_lora(model, _existing(models_dir / files.lora, "built-in LoRA"))
     permanent = [use for use in loras if use.merge_mode == "permanent_merge"]
@@ -121,10 +135,36 @@ def load_generator(
     return model.eval().requires_grad_(False)
 
 
-def quantize_fp8(model: torch.nn.Module, device: torch.device) -> None:
-    """fp8 e4m3 weights with per-tensor scales and dynamic fp8 activations (torchao)."""
+def fp8_refusal(name: str, capability: tuple[int, int]) -> str | None:
+    """Why a GPU of this name and compute capability cannot run fp8 e4m3, or None if it can."""
+    if capability >= FP8_COMPUTE_CAPABILITY:
+        return None
+    need = ".".join(map(str, FP8_COMPUTE_CAPABILITY))
+    return (
+        f"quantization 'fp8_e4m3fn' needs fp8 tensor cores (compute capability {need}+: Ada, "
+        f"Hopper or newer), but {name} has compute capability {capability[0]}.{capability[1]}; "
+        "load without quantization (bf16) instead"
+    )
+
+
+def require_fp8(device: torch.device) -> None:
+    """Raise ValueError unless `device` is a CUDA GPU with fp8 e4m3 matmuls."""
+    device = torch.device(device)
     if device.type != "cuda":
-        raise ValueError("quantization 'fp8_e4m3fn' needs a CUDA GPU (Ada, Hopper or newer)")
+        raise ValueError(
+            f"quantization 'fp8_e4m3fn' needs a CUDA GPU (Ada, Hopper or newer), not {device}"
+        )
+    reason = fp8_refusal(
+        torch.cuda.get_device_name(device), torch.cuda.get_device_capability(device)
+    )
+    if reason is not None:
+        raise ValueError(reason)
+
+
+def fp8_quantizer(device: torch.device) -> Callable[[torch.nn.Module], None]:
+    """A function that fp8-quantizes a module's linears in place (torchao, §9.7); raises now,
+    before any weight is read, if `device` or the installed packages cannot run fp8."""
+    require_fp8(device)
     try:
         from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerTensor
         from torchao.quantization import quantize_ as quantize
@@ -132,7 +172,13 @@ def quantize_fp8(model: torch.nn.Module, device: torch.device) -> None:
         raise RuntimeError(
             "quantization 'fp8_e4m3fn' needs the torchao package (pip install torchao)"
         ) from error
-    quantize(model, Float8DynamicActivationFloat8WeightConfig(granularity=PerTensor()))
+    config = Float8DynamicActivationFloat8WeightConfig(granularity=PerTensor())
+    return lambda module: quantize(module, config)
+
+
+def quantize_fp8(model: torch.nn.Module, device: torch.device) -> None:
+    """fp8 e4m3 weights with per-tensor scales and dynamic fp8 activations (torchao)."""
+    fp8_quantizer(device)(model)
     logger.info("quantized the DiT to fp8 e4m3")
 
 
@@ -140,13 +186,17 @@ def load_vae(models_dir: Path, device: torch.device) -> WanVAE:
     return WanVAE.load(_existing(models_dir / VAE_FILE, "Wan VAE"), device, pipeline_dtype(device))
 
 
-def load_text_encoder(models_dir: Path, device: torch.device, text_len: int) -> TextEncoder:
-    """UMT5 from the fp8 file and the tokenizer folder, padding prompts to the DiT's text_len."""
+def load_text_encoder(
+    models_dir: Path, device: torch.device, text_len: int, offload: bool = False
+) -> TextEncoder:
+    """UMT5 from the fp8 file and the tokenizer folder, padding prompts to the DiT's text_len;
+    `offload` keeps its matrices in pinned CPU memory, moved in as they are used."""
     encoder = TextEncoder.load(
         _existing(models_dir / ENCODER_FILE, "UMT5 text encoder"),
         _existing(models_dir / TOKENIZER_DIR, "UMT5 tokenizer"),
         device,
         pipeline_dtype(device),
+        offload=offload,
     )
     encoder.text_len = text_len
     return encoder

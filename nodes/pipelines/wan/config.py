@@ -69,3 +69,9 @@ class WanConfig(BaseModel):
             raise FileNotFoundError(f"{path}: no Wan config.json in this folder") from None
         except (json.JSONDecodeError, ValidationError) as error:
             raise ValueError(f"{path}: not a valid Wan DiT config: {error}") from error
+
+
+WAN_T2V_1_3B = WanConfig(dim=1536, ffn_dim=8960, num_heads=12, num_layers=30)
+"""`Wan-AI/Wan2.1-T2V-1.3B/config.json` (the other values are the constructor defaults)."""
+WAN_T2V_14B = WanConfig(dim=5120, ffn_dim=13824, num_heads=40, num_layers=40)
+"""`Wan-AI/Wan2.1-T2V-14B/config.json`: the DiT Krea Realtime Video distils (§2.1)."""

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from .attention import attention
 from .config import WanConfig
+from .dit_layers import CrossAttention, LayerNorm, SelfAttention
 from .kv_cache import CacheStep, Grid, KVCache
 from .rope import apply_rope, rope_rotation
 
@@ -24,70 +25,6 @@ def sinusoidal_embedding(t: Tensor, dim: int) -> Tensor:
     omega = torch.pow(10000.0, -torch.arange(half, dtype=torch.float64, device=t.device) / half)
     angles = torch.outer(t.to(torch.float64), omega)
     return torch.cat([torch.cos(angles), torch.sin(angles)], dim=1)
-
-
-class LayerNorm(nn.LayerNorm):
-    """LayerNorm computed in float32 and cast back, as Wan's norms are."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        weight = None if self.weight is None else self.weight.float()
-        bias = None if self.bias is None else self.bias.float()
-        return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).type_as(x)
-
-
-class RMSNorm(nn.Module):
-    """RMS norm over the full width in float32, cast back, then scaled by `weight`."""
-
-    def __init__(self, dim: int, eps: float) -> None:
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x: Tensor) -> Tensor:
-        x32 = x.float()
-        normed = x32 * torch.rsqrt(x32.pow(2).mean(dim=-1, keepdim=True) + self.eps)
-        return normed.type_as(x) * self.weight
-
-
-class AttentionProjections(nn.Module):
-    """The q, k, v, o projections and q/k RMS norms that both attentions of a block have."""
-
-    def __init__(self, config: WanConfig) -> None:
-        super().__init__()
-        dim = config.dim
-        self.num_heads = config.num_heads
-        self.q = nn.Linear(dim, dim)
-        self.k = nn.Linear(dim, dim)
-        self.v = nn.Linear(dim, dim)
-        self.o = nn.Linear(dim, dim)
-        self.norm_q = RMSNorm(dim, config.eps) if config.qk_norm else nn.Identity()
-        self.norm_k = RMSNorm(dim, config.eps) if config.qk_norm else nn.Identity()
-
-    def heads(self, x: Tensor) -> Tensor:
-        """`[B, L, dim]` → `[B, L, heads, head_dim]`."""
-        return x.unflatten(-1, (self.num_heads, -1))
-
-
-class SelfAttention(AttentionProjections):
-    """Self-attention whose keys and values come from the cache policy's step."""
-
-    def forward(self, x: Tensor, step: CacheStep, layer: int) -> Tensor:
-        q = self.heads(self.norm_q(self.q(x)))
-        k = self.heads(self.norm_k(self.k(x)))
-        v = self.heads(self.v(x))
-        return self.o(step.attend(layer, q, k, v).flatten(2))
-
-
-class CrossAttention(AttentionProjections):
-    """Attention to the text context: no mask, no RoPE; keys/values computed once per prompt."""
-
-    def project_context(self, context: Tensor) -> tuple[Tensor, Tensor]:
-        """Keys and values `[B, text_len, heads, head_dim]` of the embedded text."""
-        return self.heads(self.norm_k(self.k(context))), self.heads(self.v(context))
-
-    def forward(self, x: Tensor, keys: Tensor, values: Tensor) -> Tensor:
-        q = self.heads(self.norm_q(self.q(x)))
-        return self.o(attention(q, keys, values).flatten(2))
 
 
 def _by_frame(x: Tensor, frames: int) -> Tensor:
@@ -205,6 +142,12 @@ class CausalWanModel(nn.Module):
     def dtype(self) -> torch.dtype:
         """The dtype the weights are in, which activations follow."""
         return self.patch_embedding.weight.dtype
+
+    def fuse_qkv(self) -> None:
+        """Fuse every block's self-attention q/k/v, the VACE hint blocks' too (after LoRAs)."""
+        blocks = [*self.blocks, *(self.vace_blocks or ())]
+        for block in blocks:
+            block.self_attn.fuse_qkv()
 
     def embed_text(self, prompt_embeds: Tensor) -> TextContext:
         """Zero-pad `[B, L ≤ text_len, text_dim]` to text_len rows, embed, project per block."""

@@ -9,6 +9,7 @@ and LoRA / fp8 passes over the whole model reach them too.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def vace_layers(num_layers: int, num_blocks: int) -> tuple[int, ...]:
     return tuple(range(0, num_layers, num_layers // num_blocks))[:num_blocks]
 
 
-class _VaceModules(nn.Module):
+class VaceModules(nn.Module):
     """The VACE modules under the file's key names, for checking and loading them as a unit."""
 
     def __init__(self, config: WanConfig, num_blocks: int) -> None:
@@ -92,6 +93,25 @@ def read_vace_weights(path: Path) -> dict[str, Tensor]:
     return weights
 
 
+def meta_vace_modules(
+    config: WanConfig, keys: Iterable[str], path: Path
+) -> tuple[VaceModules, tuple[int, ...]]:
+    """The VACE modules a file with these keys holds, on meta, and the layers they hint;
+    CheckpointError unless the blocks are numbered 0..M-1 and fit the DiT."""
+    indices = {int(match.group(1)) for key in keys if (match := _BLOCK_INDEX.match(key))}
+    if indices != set(range(len(indices))) or not indices:
+        raise CheckpointError(
+            f"{path}: VACE blocks must be numbered 0..M-1, found {sorted(indices) or 'none'}"
+        )
+    try:
+        layers = vace_layers(config.num_layers, len(indices))
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    # Built on meta so no memory is spent on initial weights that are overwritten anyway.
+    with torch.device("meta"):
+        return VaceModules(config, len(indices)), layers
+
+
 def attach_vace(model: CausalWanModel, path: str | Path) -> None:
     """Load the VACE module at `path` onto `model` as `vace_blocks`, `vace_patch_embedding`
     and `vace_layers`, in the model's dtype and device; CheckpointError on a mismatch."""
@@ -99,22 +119,9 @@ def attach_vace(model: CausalWanModel, path: str | Path) -> None:
     if model.vace_blocks is not None:
         raise ValueError("a VACE module is already attached to this model")
     weights = read_vace_weights(path)
-    indices = {int(match.group(1)) for key in weights if (match := _BLOCK_INDEX.match(key))}
-    if indices != set(range(len(indices))) or not indices:
-        raise CheckpointError(
-            f"{path}: VACE blocks must be numbered 0..M-1, found {sorted(indices) or 'none'}"
-        )
-    config = model.config
-    try:
-        layers = vace_layers(config.num_layers, len(indices))
-    except ValueError as error:
-        raise CheckpointError(f"{path}: {error}") from None
-    # Built on meta so no memory is spent on initial weights that are overwritten anyway.
-    with torch.device("meta"):
-        modules = _VaceModules(config, len(indices))
-    check_state_dict(
-        modules, weights, path, f"a VACE module of {len(indices)} blocks for this Wan DiT"
-    )
+    modules, layers = meta_vace_modules(model.config, weights, path)
+    blocks = len(modules.vace_blocks)
+    check_state_dict(modules, weights, path, f"a VACE module of {blocks} blocks for this Wan DiT")
     modules.load_state_dict(weights, strict=True, assign=True)
     device = model.patch_embedding.weight.device
     modules = modules.to(device=device, dtype=model.dtype).eval().requires_grad_(False)
