@@ -1,11 +1,11 @@
-"""The node every 1.3B Wan pipeline is: text- or video-to-video, one chunk of frames per call.
+"""The node every Wan pipeline is: text- or video-to-video, one chunk of frames per call.
 
 Per call (wan-pipelines §1.2): prompts → conditioning; `prepare` (resets, frame counts); in
 video mode the input frames are resized, mapped to [-1, 1], resampled (12 → 13, or 4 → 5, on a
 first chunk) and VAE-encoded; VACE inputs (§7) become the chunk's VACE context; the chunk is
-generated, VAE-decoded and sent on as uint8 RGB frames. The DiT is the one built for the run's
-LoRA stack (§8). A pipeline is a subclass that names its defaults, its files and its cache
-policy.
+generated, VAE-decoded (the cache policy sees the decoded frames) and sent on as uint8 RGB
+frames. The DiT is the one built for the run's LoRA stack (§8). A pipeline is a subclass that
+names its defaults, its files and its cache policy.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def wan_inputs(video_description: str) -> tuple[Port, ...]:
 
 
 class WanPipeline(Node):
-    """A causal Wan2.1 1.3B pipeline; subclasses set `defaults`, `files` and `cache_policy`."""
+    """A causal Wan2.1 pipeline; subclasses set `defaults`, `files` and `cache_policy`."""
 
     Config = WanPipelineConfig
     Params = WanPipelineParams
@@ -103,13 +103,17 @@ class WanPipeline(Node):
         self.context = context
         self.dit_config = generator_config(models_dir, self.files)
         vae = context.shared("vae", lambda: load_vae(models_dir, device))
-        encoder = context.shared(
-            "text_encoder",
-            lambda: load_text_encoder(models_dir, device, self.dit_config.text_len),
-        )
-        self.weights = Weights(vae, encoder)
+        self.weights = Weights(vae, self._shared_text_encoder())
         self.config_loras = config_stack(config.loras, config.lora_merge_mode, models_dir)
         self.dit = self._shared_dit(self.config_loras)
+
+    def _shared_text_encoder(self) -> TextEncoder:
+        """UMT5 on the device, padding prompts to the DiT's text length; shared by every run."""
+        models_dir, device = self.models_dir, self.context.device
+        text_len = self.dit_config.text_len
+        return self.context.shared(
+            "text_encoder", lambda: load_text_encoder(models_dir, device, text_len)
+        )
 
     def _shared_dit(self, stack: LoraStack) -> CausalWanModel:
         """The DiT built for `stack` (with VACE if enabled), shared by every run that uses it."""
@@ -188,6 +192,7 @@ class WanPipeline(Node):
                 encoded = self.vae.encode(clip, normalize=self.normalized_latents)
                 latents = self.generator.generate(plan, encoded, clip, vace=vace_context)
         decoded = self.vae.decode(latents)
+        self.generator.policy.after_decode(decoded)
         count = decoded.shape[1]
         timed = frames_in or control
         if timed is None:

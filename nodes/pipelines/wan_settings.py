@@ -104,19 +104,20 @@ def generator_artifact(repo_id: str, files: GeneratorFiles) -> Artifact:
     return Artifact(repo_id=repo_id, files=tuple(path.removeprefix(folder) for path in paths))
 
 
-SHARED_ARTIFACTS = (
-    Artifact(
-        repo_id=_WAN,
-        files=(
-            CONFIG_FILE.split("/", 1)[1],
-            VAE_FILE.split("/", 1)[1],
-            "google",
+def shared_artifacts(vace_file: str = VACE_FILE) -> tuple[Artifact, Artifact]:
+    """Wan 1.3B's config, VAE and tokenizer, then the UMT5 encoder and the VACE module of the
+    pipeline's size: every Wan pipeline's first downloads (scope-api §8.1)."""
+    return (
+        Artifact(
+            repo_id=_WAN,
+            files=(
+                CONFIG_FILE.split("/", 1)[1],
+                VAE_FILE.split("/", 1)[1],
+                "google",
+            ),
         ),
-    ),
-    Artifact(repo_id=_COMFY, files=(ENCODER_FILE.split("/", 1)[1], VACE_FILE.split("/", 1)[1])),
-)
-"""Wan 1.3B's config, VAE and tokenizer, the UMT5 encoder and the 1.3B VACE module: every
-1.3B pipeline's first downloads (scope-api §8.1)."""
+        Artifact(repo_id=_COMFY, files=(ENCODER_FILE.split("/", 1)[1], vace_file.split("/", 1)[1])),
+    )
 
 
 def _mode_defaults(defaults: WanDefaults) -> dict[str, ModeDefaults]:
@@ -147,24 +148,40 @@ def wan_pipeline_info(
     artifact: Artifact,
     pipeline_id: str | None = None,
     config_defaults: dict[str, object] | None = None,
+    estimated_vram_gb: float = 20.0,
+    recommended_quantization_vram_threshold: float | None = None,
+    supports_kv_cache_bias: bool = False,
+    temporal_interpolation: tuple[Interpolation, int] = ("slerp", 0),
+    vace_file: str = VACE_FILE,
+    base_artifacts: tuple[Artifact, ...] = (),
 ) -> PipelineInfo:
-    """Scope's metadata of a 1.3B Wan pipeline (scope-api §7.1, §7.3) with its downloads;
-    `pipeline_id`: the Scope id, when it is not the node type's name."""
+    """Scope's metadata of a Wan pipeline (scope-api §7.1, §7.3) with its downloads.
+
+    `pipeline_id`: the Scope id, when it is not the node type's name. The keywords after it
+    default to the 1.3B pipelines' values; `temporal_interpolation` is the UI's initial
+    transition (method, steps); `base_artifacts` download after the shared ones and before
+    `artifact` (Krea's 14B config).
+    """
+    method, steps = temporal_interpolation
     return PipelineInfo(
         id=pipeline_id,
         name=name,
         description=description,
         default_mode=defaults.default_mode,
+        default_temporal_interpolation_method=method,
+        default_temporal_interpolation_steps=steps,
         docs_url=_DOCS.format(docs_folder),
-        estimated_vram_gb=20.0,
+        estimated_vram_gb=estimated_vram_gb,
         requires_models=True,
         supports_lora=True,
         supports_vace=True,
         supports_cache_management=True,
+        supports_kv_cache_bias=supports_kv_cache_bias,
         supports_quantization=True,
         min_dimension=16,
+        recommended_quantization_vram_threshold=recommended_quantization_vram_threshold,
         modified=True,
         config_defaults=config_defaults or {},
         mode_defaults=_mode_defaults(defaults),
-        artifacts=(*SHARED_ARTIFACTS, artifact),
+        artifacts=(*shared_artifacts(vace_file), *base_artifacts, artifact),
     )

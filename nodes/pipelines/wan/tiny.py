@@ -1,11 +1,12 @@
 """Tiny random models in the real file layout and key names, for tests and CPU experiments.
 
-`write_tiny_models(models_dir)` writes everything the 1.3B Wan pipeline nodes load, where Scope
-keeps it: the Wan config, VAE and tokenizer, the fp8 UMT5 encoder, the VACE module, and each
+`write_tiny_models(models_dir)` writes everything the Wan pipeline nodes load, where Scope
+keeps it: the Wan config, VAE and tokenizer, the fp8 UMT5 encoder, the VACE module, each 1.3B
 pipeline's generator (LongLive, StreamDiffusionV2, Reward Forcing, MemFlow) and built-in LoRA,
-and a user LoRA in each file format the pipelines read (`<models_dir>/lora/`). The sizes
-are tiny, the formats are the published ones, so the files go through exactly the loading
-code the real ones do.
+Krea's 14B config, flat bf16 checkpoint and 14B VACE module, and user LoRAs in
+`<models_dir>/lora/` (one per file format the pipelines read, one on Krea's q/k/v). The sizes
+are tiny, the formats are the published ones, so the files go through exactly the loading code
+the real ones do.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from safetensors.torch import save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from torch import Tensor
 
-from .components import CONFIG_FILE, VACE_FILE, WAN_FILES, GeneratorFiles
+from nodes.lora_folder import lora_dir
+
+from .components import (
+    CONFIG_FILE,
+    KREA_CONFIG_FILE,
+    KREA_FILES,
+    VACE_FILE,
+    WAN_FILES,
+    GeneratorFiles,
+)
 from .config import WanConfig
 from .dit import CausalWanModel
 from .lora import block_linears
@@ -59,6 +69,13 @@ DIT_TINY = {
     "text_len": 512,
 }
 """`Wan2.1-T2V-1.3B/config.json` with small sizes; the text width is the encoder's."""
+DIT_14B_TINY = {**DIT_TINY, "dim": 48, "ffn_dim": 64, "num_heads": 4, "num_layers": 10}
+"""`Wan2.1-T2V-14B/config.json` with small sizes unlike the 1.3B tiny's, so a mix-up fails to
+load; 10 layers, so the 2-block VACE module lands on layers 0 and 5 as the 14B's 8 blocks land
+on 0, 5, …, 35."""
+KREA_VACE_BLOCKS = 2
+KREA_LORA = "tiny_krea_qkv.safetensors"
+"""A PEFT user LoRA for the tiny Krea DiT on self-attention q, k and v only (`<models>/lora/`)."""
 LORA_RANK = 4
 
 
@@ -144,9 +161,11 @@ def random_longlive_lora(config: WanConfig, rank: int = LORA_RANK, seed: int = 1
     return {"generator_lora": lora}
 
 
-def vace_module_weights(config: WanConfig, seed: int = 2) -> dict[str, Tensor]:
-    """`vace_blocks.*` (every 2nd layer from 0: a block plus its projections) and
-    `vace_patch_embedding.*`, in bf16 as published.
+def vace_module_weights(
+    config: WanConfig, seed: int = 2, blocks: int | None = None
+) -> dict[str, Tensor]:
+    """`vace_blocks.*` (a block plus its projections each; None: one per 2nd layer, as the
+    1.3B module) and `vace_patch_embedding.*`, in bf16 as published.
 
     `after_proj` is zero-initialised in training; here it is small and random so the tiny
     module's hints move the output and tests can see them.
@@ -160,7 +179,8 @@ def vace_module_weights(config: WanConfig, seed: int = 2) -> dict[str, Tensor]:
         block_keys = CausalWanModel(config).blocks[0].state_dict()
     tensors: dict[str, Tensor] = {}
     dim = config.dim
-    for j, _ in enumerate(range(0, config.num_layers, 2)):
+    count = len(range(0, config.num_layers, 2)) if blocks is None else blocks
+    for j in range(count):
         for key, value in block_keys.items():
             # Norm gains around 1, as trained ones are; everything else around 0.
             offset = 1.0 if key.endswith(("norm_q.weight", "norm_k.weight", "norm3.weight")) else 0
@@ -190,8 +210,38 @@ def write_generator(root: Path, files: GeneratorFiles, config: WanConfig, seed: 
         torch.save(random_longlive_lora(config, LORA_RANK, seed + 1), root / files.lora)
 
 
+def write_tiny_krea(root: Path, seed: int) -> None:
+    """Krea's files: the 14B config, the flat checkpoint (native keys, bf16, as published on
+    `krea/krea-realtime-video`) and the 14B VACE module."""
+    config_path = root / KREA_CONFIG_FILE
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(json.dumps(DIT_14B_TINY, indent=2))
+    config = WanConfig.model_validate(DIT_14B_TINY)
+    weights = random_dit_weights(config, seed)
+    checkpoint = root / KREA_FILES.checkpoint
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    save_file({key: value.to(torch.bfloat16) for key, value in weights.items()}, str(checkpoint))
+    vace = vace_module_weights(config, seed + 1, blocks=KREA_VACE_BLOCKS)
+    save_file(vace, str(root / KREA_FILES.vace))
+    lora_dir(root).mkdir(parents=True, exist_ok=True)
+    save_file(qkv_lora(config, seed + 2), str(lora_dir(root) / KREA_LORA))
+
+
+def qkv_lora(config: WanConfig, seed: int, rank: int = LORA_RANK) -> dict[str, Tensor]:
+    """PEFT keys on every block's self-attention q, k and v: the projections a fused-QKV DiT
+    loses LoRA deltas on unless they are merged before fusing."""
+    gen = torch.Generator().manual_seed(seed)
+    tensors: dict[str, Tensor] = {}
+    for n in range(config.num_layers):
+        for name in ("q", "k", "v"):
+            base = f"blocks.{n}.self_attn.{name}"
+            tensors[f"{base}.lora_A.weight"] = torch.randn(rank, config.dim, generator=gen) * 0.2
+            tensors[f"{base}.lora_B.weight"] = torch.randn(config.dim, rank, generator=gen) * 0.2
+    return tensors
+
+
 def write_tiny_models(models_dir: str | Path, seed: int = 0) -> Path:
-    """Write a complete tiny models folder for every 1.3B Wan pipeline; returns it."""
+    """Write a complete tiny models folder for every Wan pipeline; returns it."""
     root = Path(models_dir)
     config_path = root / CONFIG_FILE
     config_path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,4 +256,5 @@ def write_tiny_models(models_dir: str | Path, seed: int = 0) -> Path:
     # Each pipeline's generator gets its own weights, so a mix-up of files shows.
     for offset, files in enumerate(WAN_FILES):
         write_generator(root, files, config, seed + 10 * offset)
+    write_tiny_krea(root, seed + 10 * len(WAN_FILES))
     return root

@@ -1,4 +1,4 @@
-"""What every 1.3B Wan pipeline node does alike, on tiny random models in the real layout: frames
+"""What every Wan pipeline node does alike, on tiny random models in the real layout: frames
 per call in each mode, `reset_cache`, its published files and its built-in LoRA. What one
 pipeline does differently is tested in its own file (test_longlive.py, test_memflow.py, …)."""
 
@@ -11,6 +11,7 @@ import pytest
 import torch
 from wan_nodes import call, clip, generate, harness, push
 
+from nodes.pipelines.krea_realtime_video import KreaRealtimeVideo
 from nodes.pipelines.longlive import LongLive
 from nodes.pipelines.memflow import MemFlow
 from nodes.pipelines.reward_forcing import RewardForcing
@@ -71,6 +72,13 @@ PIPELINES = [
         text_frames=(9, 12),
         video_frames=12,
         checkpoint=("KlingTeam/MemFlow", ("base.pt", "lora.pt")),
+    ),
+    Pipeline(
+        KreaRealtimeVideo,
+        default_mode="text",
+        text_frames=(9, 12),
+        video_frames=12,
+        checkpoint=("krea/krea-realtime-video", ("krea-realtime-video-14b.safetensors",)),
     ),
 ]
 each_pipeline = pytest.mark.parametrize("pipe", PIPELINES, ids=lambda p: p.node.__name__)
