@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 import torch
 from torch import Tensor
-from wan_dit import random_dit
+from wan_dit import random_dit, reference_rope
 
 from nodes.pipelines.wan.attention import attention, biased_attention
 from nodes.pipelines.wan.config import WanConfig
@@ -38,22 +38,8 @@ TEXT_STEPS = (1000, 750, 500, 250)
 
 
 def rope(x: Tensor, first_frame: int) -> Tensor:
-    """§2.4 per token of `x` `[1, L, heads, dim]` in (frame, row, col) order, in float64."""
-    dim = x.shape[-1]
-    n_t, n_h = (dim - 4 * (dim // 6)) // 2, dim // 6  # complex channels of time and of rows
-
-    def angle(token: int, j: int) -> float:
-        frame, row, col = first_frame + token // FSL, token % FSL // COLS, token % COLS
-        if j < n_t:
-            return frame * 10000 ** (-j / n_t)
-        if j < n_t + n_h:
-            return row * 10000 ** (-(j - n_t) / n_h)
-        return col * 10000 ** (-(j - n_t - n_h) / n_h)
-
-    angles = torch.tensor([[angle(t, j) for j in range(dim // 2)] for t in range(x.shape[1])])
-    cos, sin = angles.cos()[None, :, None], angles.sin()[None, :, None]
-    a, b = x.double()[..., 0::2], x.double()[..., 1::2]  # pairs (x[2j], x[2j+1])
-    return torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1).flatten(-2)
+    """§2.4 RoPE of this file's token grid, re-computed independently."""
+    return reference_rope(x, first_frame, COLS, FSL)
 
 
 QKV = list[tuple[Tensor, Tensor, Tensor]]
