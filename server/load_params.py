@@ -46,7 +46,8 @@ class LoadRequest(BaseModel):
         description="Scope's load params (height, width, seed or base_seed, quantization, "
         "vace_enabled, loras, lora_merge_mode, ...) and the pipelines' own config fields: see "
         "their config_schema in /api/v1/pipelines/schemas. Each preprocessor takes the keys "
-        "its config has",
+        "its config has. Null or left out: the config's defaults, except krea-realtime-video "
+        "at 512×512 as in Scope",
     )
 
     def chain_ids(self) -> list[str]:
@@ -105,6 +106,13 @@ def _rename_seed(params: dict[str, Any], fields: dict[str, Any]) -> dict[str, An
     return params
 
 
+NULL_LOAD_PARAMS: dict[str, dict[str, Any]] = {
+    "krea-realtime-video": {"height": 512, "width": 512},
+}
+"""What a load with `load_params` null (or left out) gives a pipeline instead of its Config's
+defaults: Scope's server loads Krea at 512×512 then, though its schema says 320×576 (§5). An
+empty object is not null: it takes the Config's defaults, as every other load does."""
+
 SERVER_FIELDS = ("models_dir",)
 """Config fields the server sets from its own settings; a client may not choose them."""
 
@@ -152,7 +160,9 @@ def build_config(
     for a capability the pipeline lacks (`CAPABILITIES`) are refused."""
     config_type = pipeline.cls.Config
     fields = config_type.model_fields
-    params = _rename_seed(dict(load_params or {}), fields)
+    if load_params is None:
+        load_params = NULL_LOAD_PARAMS.get(pipeline.id, {})
+    params = _rename_seed(dict(load_params), fields)
     own = {k: v for k, v in params.items() if k in fields and k not in SERVER_FIELDS}
     ignored = {key: value for key, value in params.items() if key not in own}
     if "models_dir" in fields:
@@ -212,7 +222,9 @@ def build_chain(
     check_chain(chain)
     *preprocessors, main = chain
     built = [(p, preprocessor_config(p, load_params, models_dir)) for p in preprocessors]
-    params = dict(load_params or {})
+    if load_params is None:  # null stays null: the main pipeline's fallback applies
+        return [*built, (main, build_config(main, None, models_dir))]
+    params = dict(load_params)
     known = set(main.cls.Config.model_fields) | set(_ScopeLoadParams.model_fields)
     theirs = {key for p in preprocessors for key in p.cls.Config.model_fields}
     theirs -= known | set(SERVER_FIELDS)  # a client never chooses those: refused as ever

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import Field
 
+from nodes.pipelines.krea_realtime_video import KreaRealtimeVideo
 from nodes.processors.passthrough import Passthrough
 from scope_graph import registry
 from scope_graph.node import Node, NodeConfig, NodeParams
@@ -80,23 +81,19 @@ def test_pipelines_needing_vram_are_offered_only_with_cuda(monkeypatch: pytest.M
     assert "big" in all_pipelines()
     assert list(available_pipelines(cuda=False)) == ["passthrough"]
     # The Wan pipelines and the preprocessors: real nodes, registered by entry point.
-    wan = {"longlive", "memflow", "reward-forcing", "streamdiffusionv2"}
+    wan = {"krea-realtime-video", "longlive", "memflow", "reward-forcing", "streamdiffusionv2"}
     preprocessors = {"video-depth-anything", "vitpose"}
     assert set(available_pipelines(cuda=True)) == {"big", "passthrough", *wan, *preprocessors}
     monkeypatch.setenv("SCOPE_GRAPH_CPU_PIPELINES", "1")
     assert set(available_pipelines(cuda=False)) == set(available_pipelines(cuda=True))
 
 
-def test_a_pipeline_id_may_differ_from_the_node_type_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    class Krea(Node):
-        outputs = (video(),)
-        scope_pipeline = PipelineInfo(id="krea-realtime-video", name="Krea", description="k")
-
-    monkeypatch.setitem(registry._registered, "krea_realtime_video", Krea)
-
+def test_a_pipeline_id_may_differ_from_the_node_type_name() -> None:
     pipeline = all_pipelines()["krea-realtime-video"]
-    assert (pipeline.node_type, pipeline.cls) == ("krea_realtime_video", Krea)
+
+    assert (pipeline.node_type, pipeline.cls) == ("krea_realtime_video", KreaRealtimeVideo)
     assert pipeline.schema().id == "krea-realtime-video"
+    assert "krea_realtime_video" not in all_pipelines(), "listed by its Scope id only"
 
 
 def test_nodes_without_pipeline_metadata_are_not_pipelines() -> None:

@@ -96,12 +96,13 @@ function setMode(mode) {
   };
   $("#width").value = defaults.width ?? 512;
   $("#height").value = defaults.height ?? 512;
-  state.params = buildControls($("#controls"), state.paramsSchema, defaults, (key, value) => {
+  const onChange = (key, value) => {
     state.params[key] = value;
     send({ [key]: value });
-  });
+  };
+  state.params = buildControls($("#controls"), state.paramsSchema, schema, defaults, onChange);
   $("#no-controls").hidden = $("#controls").children.length > 0;
-  prompts.reset(mode, schema.default_temporal_interpolation_method);
+  prompts.reset(mode, schema);
   vace.setMode(mode);
   showIdle(ui, preprocessors.chain(schema.id));
 }

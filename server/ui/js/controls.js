@@ -18,6 +18,11 @@ const OWN_PANELS = new Set([
 // Mode defaults use the config's names; the data channel uses the params' names.
 const MODE_DEFAULT_NAMES = { denoising_step_list: "denoising_steps" };
 
+// Params shown only where the pipeline's schema offers the capability (Scope's clients read the
+// flag, not the params), with the names artists know them by.
+const CAPABILITIES = { kv_cache_attention_bias: "supports_kv_cache_bias" };
+const LABELS = { kv_cache_attention_bias: "KV cache bias" };
+
 /** The schema of a property without its `null` alternative. */
 function concrete(property) {
   const options = property.anyOf || [property];
@@ -25,11 +30,18 @@ function concrete(property) {
 }
 
 function label(name, property) {
-  return property.title || name.replaceAll("_", " ");
+  return LABELS[name] || property.title || name.replaceAll("_", " ");
+}
+
+/** About a hundred steps over the range, each a power of ten, so defaults such as 0.3 on a
+ * 0.01–1 range sit on a step (the browser moves a value between steps onto one). */
+function sliderStep(property) {
+  if (property.type === "integer") return 1;
+  return 10 ** Math.floor(Math.log10((property.maximum - property.minimum) / 100));
 }
 
 function slider(property, value, onChange) {
-  const step = property.type === "integer" ? 1 : (property.maximum - property.minimum) / 100;
+  const step = sliderStep(property);
   const input = el("input", {
     type: "range",
     min: property.minimum,
@@ -123,14 +135,16 @@ function widget(name, property, value, onChange) {
 }
 
 /**
- * Fills `root` with a control per runtime param of the schema; returns the values the
- * controls start with (schema defaults, then the mode's defaults). `onChange(key, value)`.
+ * Fills `root` with a control per runtime param of the schema that the pipeline's `schema`
+ * offers; returns the values the controls start with (schema defaults, then the mode's
+ * defaults). `onChange(key, value)`.
  */
-export function buildControls(root, paramsSchema, modeDefaults, onChange) {
+export function buildControls(root, paramsSchema, schema, modeDefaults, onChange) {
   root.replaceChildren();
   const values = {};
   for (const [name, raw] of Object.entries(paramsSchema?.properties || {})) {
     if (OWN_PANELS.has(name) || raw.one_shot) continue;
+    if (CAPABILITIES[name] && !schema?.[CAPABILITIES[name]]) continue;
     const property = concrete(raw);
     const modeValue = modeDefaults?.[MODE_DEFAULT_NAMES[name] || name];
     const value = modeValue ?? raw.default ?? null;

@@ -30,8 +30,9 @@ export class PromptEditor {
     root.querySelector("#send-prompt").addEventListener("click", () => this.submit());
   }
 
-  /** Show the prompts last used in `mode` (kept in this browser), else the mode's default. */
-  reset(mode, interpolation) {
+  /** Show the prompts last used in `mode` (kept in this browser), else the mode's default;
+   * the transition starts as the pipeline's `schema` says (method, steps). */
+  reset(mode, schema) {
     this.mode = mode;
     const saved = recall(mode);
     this.rows.replaceChildren();
@@ -39,7 +40,8 @@ export class PromptEditor {
       this.add(prompt.text, prompt.weight);
     }
     this.blend.value = saved?.blend || "linear";
-    this.method.value = interpolation || "linear";
+    this.method.value = schema.default_temporal_interpolation_method || "linear";
+    this.steps.value = schema.default_temporal_interpolation_steps ?? 0;
   }
 
   /** Keep the prompts for the next visit (per mode): an artist's prompts outlive a reload. */

@@ -1,5 +1,6 @@
-"""End to end: StreamDiffusionV2, Reward Forcing and MemFlow on tiny models behind a live server
-and a real aiortc peer, each through exactly what LongLive goes through — no special cases.
+"""End to end: StreamDiffusionV2, Reward Forcing, MemFlow and Krea Realtime Video on tiny models
+behind a live server and a real aiortc peer, each through exactly what LongLive goes through —
+no special cases.
 
 The pipelines declare a VRAM estimate, so without CUDA they are neither listed nor loadable
 unless `SCOPE_GRAPH_CPU_PIPELINES=1`, which these tests set. One server serves all the tests,
@@ -27,7 +28,12 @@ from server.settings import ServerSettings
 SCOPE = json.loads(
     (Path(__file__).parents[2] / "scope_graph" / "data" / "scope_schemas.json").read_text()
 )
-DEFAULT_MODES = {"streamdiffusionv2": "video", "reward-forcing": "text", "memflow": "text"}
+DEFAULT_MODES = {
+    "streamdiffusionv2": "video",
+    "reward-forcing": "text",
+    "memflow": "text",
+    "krea-realtime-video": "text",
+}
 SIZE = {"height": 32, "width": 48}
 RED, BLUE = [{"text": "a red fox", "weight": 1.0}], [{"text": "blue sky", "weight": 1.0}]
 WAIT = 30.0
