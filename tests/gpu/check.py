@@ -1,4 +1,4 @@
-"""The GPU check: CUDA-marked tests, then the VACE/LoRA, depth/pose and Wan benchmarks; a report.
+"""The GPU check: CUDA tests, then the Krea, VACE/LoRA, depth/pose and Wan benchmarks; a report.
 
     tests/gpu/check [--report PATH] [--tiny] [--budget 540]
 
@@ -10,27 +10,34 @@ reported and the next one runs:
      LoRA, the depth and pose nodes in fp16 and depth → VACE LongLive with the maps kept on
      the device (collection errors elsewhere, from packages this machine lacks, are counted
      and do not stop the CUDA tests);
-  2. tests/benchmarks/wan_vace_lora.py `--full`: LongLive at 512x512 with the 1.3B DiT and
+  2. tests/benchmarks/krea.py `--full`: the 14B memory plan against issue #13's budgets
+     (computed), SDPA with an additive bias vs plain vs flex attention at the 14B's shapes,
+     then the 14B DiT from random weights through `load_streamed_generator`: peak GPU memory
+     of fp8 320x576, fp8 480x832 and bf16 480x832 beside the plan, and FPS at 320x576, 4 steps,
+     fp8 compiled, with the attention bias and without (goal ≥ 11 FPS). It runs right after
+     the tests: issue #13's figures come first;
+  3. tests/benchmarks/wan_vace_lora.py `--full`: LongLive at 512x512 with the 1.3B DiT and
      real-width VAE (random weights), no LoRA, a rank-32 LoRA merged, the same as a runtime
      adapter, VACE with a control clip every chunk; issue #11's goals: runtime/merged ≤ 1.10
-     and VACE/no VACE ≤ 1.35 per chunk, end to end. It runs second: the compiled runs below
+     and VACE/no VACE ≤ 1.35 per chunk, end to end. It runs third: the compiled runs below
      may use up what is left of the budget;
-  3. tests/benchmarks/preprocessors.py `--full`: the depth and pose nodes at 512x512 in fp16
+  4. tests/benchmarks/preprocessors.py `--full`: the depth and pose nodes at 512x512 in fp16
      with the published architectures' sizes (random weights), the depth map flicker at call
      boundaries (ours against the reference's per-call state and normalisation), and camera →
      depth → VACE LongLive against LongLive with a prepared control video; issue #12's goals:
      depth ≥ 120 frames/s, pose ≥ 60 frames/s, the chain ≥ 0.90 × the prepared run's FPS. It
      runs before the Wan pipelines benchmark, which may use up what is left of the budget;
-  4. tests/benchmarks/wan_pipelines.py: the Wan2.1 1.3B DiT and real-width VAE with random
+  5. tests/benchmarks/wan_pipelines.py: the Wan2.1 1.3B DiT and real-width VAE with random
      weights; LongLive, StreamDiffusionV2 (video, then text), Reward Forcing and MemFlow at their
      default sizes and steps, and LongLive at 832x480 (issue #9's anchor), in bf16 eager, bf16
      compiled (torch.compile per block) and fp8 compiled (torchao, where installed); steady-state
      FPS, time to first frame, peak memory per run.
 The report compares the figures with the goals and is written to `--report` and printed.
 Nothing is downloaded. Without CUDA, or with `--tiny`, the same stages run on tiny models
-(the benchmarks' tiny DiT; VACE and LoRA: one warm-up and one counted chunk a run; depth and
-pose: small frames, one counted chunk of the chain; pipelines:
-one chunk a run, compiled: `--compile eager`, LongLive and Reward Forcing only): CI runs it so
+(the benchmarks' tiny DiT; Krea: the plan, attention at 390 tokens a frame and one counted
+chunk of the tiny Krea and LongLive nodes; VACE and LoRA: one warm-up and one counted chunk a
+run; depth and pose: small frames, one counted chunk of the chain; pipelines: one chunk a run,
+compiled: `--compile eager`, LongLive and Reward Forcing only): CI runs it so
 (tests/gpu/test_check.py), which keeps the script working for the day a GPU is there; its
 figures mean nothing.
 """
@@ -81,6 +88,16 @@ TINY_PREPROCESSORS_ARGS = ["--size", "128", "--frames", "4", "--warmup", "1",
                            "64", "--chain-warmup", "1", "--chain-chunks", "1", "--threads",
                            "1"]  # fmt: skip
 """Small frames and one counted chain chunk after one warm-up (34 s on a busy 2-core machine)."""
+KREA = ROOT / "tests" / "benchmarks" / "krea.py"
+KREA_NAME = "Krea"
+KREA_ARGS = ["--full", "--warmup", "3", "--chunks", "8"]
+"""On a GPU: the 14B streamed from random weights twice (fp8, bf16: tens of seconds each,
+estimated), 3 peak runs of 4 chunks, inductor compiling the blocks (a minute or two) and 2 FPS
+runs of 11 chunks at about 1 s each: estimated at 3-4 minutes, not measured yet. It runs right
+after the CUDA tests (issue #13's figures first); its figures are written after each part."""
+KREA_BUDGET_S = 300.0
+TINY_KREA_ARGS = ["--warmup", "1", "--chunks", "1", "--threads", "1"]
+"""The plan, the attention paths at 390 tokens a frame, one counted chunk of each tiny node."""
 RUNS = ["--pipeline", "all", "--anchor"]
 TINY_COMPILED_RUNS = ["--pipeline", "reward-forcing"]
 """Dynamo traces each run afresh, seconds of a CPU per run: LongLive and Reward Forcing (a cache
@@ -217,6 +234,12 @@ def run_vace_lora(clock: Clock, work: Path, tiny: bool) -> Bench:
     return run_benchmark(VACE_LORA_NAME, VACE_LORA, args, figures, clock, VACE_LORA_BUDGET_S)
 
 
+def run_krea(clock: Clock, work: Path, tiny: bool) -> Bench:
+    """The Krea benchmark: the memory plan always, the 14B on a GPU, tiny nodes otherwise."""
+    args = TINY_KREA_ARGS if tiny else KREA_ARGS
+    return run_benchmark(KREA_NAME, KREA, args, work / "krea.json", clock, KREA_BUDGET_S)
+
+
 def run_preprocessors(clock: Clock, work: Path, tiny: bool) -> Bench:
     """The depth and pose benchmark: its figures are written after each of its parts, so one
     that timed out keeps the parts it finished."""
@@ -276,16 +299,19 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as folder:
         work = Path(folder)
         tests_stage, tests = run_tests(clock, work)
+        krea = run_krea(clock, work, tiny)
         vace_lora = run_vace_lora(clock, work, tiny)
         preprocessors = run_preprocessors(clock, work, tiny)
         benches = run_benchmarks(clock, work, tiny, cuda)
     report = render(
-        versions(cuda), tiny, cuda, tests_stage, tests, benches, vace_lora, preprocessors
+        versions(cuda), tiny, cuda, tests_stage, tests, benches, vace_lora, preprocessors, krea
     )
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(report)
     print(report)
-    stages = [tests_stage, vace_lora.stage, preprocessors.stage] + [b.stage for b in benches]
+    stages = [tests_stage, krea.stage, vace_lora.stage, preprocessors.stage] + [
+        b.stage for b in benches
+    ]
     failed = [s for s in stages if s.status in ("failed", "timed out")]
     return 1 if failed or any(t.outcome == "failed" for t in tests) else 0
 

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass
 
+from report_krea import krea_goals, krea_section
 from report_parts import Bench, Stage, tail
 from report_preprocessors import preprocessor_goals, preprocessors_section
 from report_vace_lora import vace_lora_goals, vace_lora_section
@@ -94,7 +95,11 @@ def _tests(stage: Stage, tests: list[CaseResult], cuda: bool) -> list[str]:
 
 
 def _goals(
-    benches: list[Bench], tiny: bool, vace_lora: Bench | None, preprocessors: Bench | None
+    benches: list[Bench],
+    tiny: bool,
+    vace_lora: Bench | None,
+    preprocessors: Bench | None,
+    krea: Bench | None,
 ) -> list[str]:
     """Every benchmark's goals in one table, the Wan pipelines' first."""
     lines = ["", "## Goals", ""]
@@ -103,7 +108,8 @@ def _goals(
     lines += ["| goal | result | runs |", "|---|---|---|"]
     lines += pipeline_goals(benches, tiny)
     lines += vace_lora_goals(vace_lora, tiny)
-    return lines + (preprocessor_goals(preprocessors, tiny) if preprocessors else [])
+    lines += preprocessor_goals(preprocessors, tiny) if preprocessors else []
+    return lines + (krea_goals(krea, tiny) if krea else [])
 
 
 def _stages(stages: list[Stage]) -> list[str]:
@@ -124,9 +130,10 @@ def render(
     benches: list[Bench],
     vace_lora: Bench | None = None,
     preprocessors: Bench | None = None,
+    krea: Bench | None = None,
 ) -> str:
-    """The whole report; the stages listed in the check's order (VACE and LoRA second, depth
-    and pose third)."""
+    """The whole report; the stages listed in the check's order (Krea second, VACE and LoRA
+    third, depth and pose fourth)."""
     lines = _machine(info, tiny)
     lines += _tests(tests_stage, tests, cuda)
     lines += pipelines_section(benches)
@@ -134,7 +141,9 @@ def render(
         lines += vace_lora_section(vace_lora)
     if preprocessors is not None:
         lines += preprocessors_section(preprocessors)
-    lines += _goals(benches, tiny, vace_lora, preprocessors)
-    first = [tests_stage] + [b.stage for b in (vace_lora, preprocessors) if b is not None]
+    if krea is not None:
+        lines += krea_section(krea)
+    lines += _goals(benches, tiny, vace_lora, preprocessors, krea)
+    first = [tests_stage] + [b.stage for b in (krea, vace_lora, preprocessors) if b is not None]
     lines += _stages(first + [b.stage for b in benches])
     return "\n".join(lines) + "\n"

@@ -17,12 +17,14 @@ from report_wan import GOALS
 CHECK = Path(__file__).with_name("check")
 BENCH, VACE_LORA = "Wan pipelines benchmark", "VACE and LoRA benchmark"
 PREPROCESSORS = "Depth and pose benchmark"
+KREA = "Krea benchmark"
 SECTIONS = [
     "# GPU check: ",
     "## CUDA tests",
     f"## {BENCH}",
     f"## {VACE_LORA}",
     f"## {PREPROCESSORS}",
+    f"## {KREA}",
     "## Goals",
     "## Stages",
 ]
@@ -71,6 +73,8 @@ def test_the_check_runs_in_tiny_mode_and_reports_every_stage(tmp_path: Path) -> 
     assert "test_longlive_streams_with_vace_refs_control_video_and_a_runtime_lora[cuda]" in names
     assert "test_preprocessors::test_depth_runs_in_fp16_on_cuda_and_keeps_its_maps_on_" in names
     assert "test_preprocessors::test_depth_drives_vace_longlive_on_cuda_without_a_host_" in names
+    assert "test_krea::test_a_streamed_fp8_load_never_holds_the_bf16_dit_on_the_gpu[cuda]" in names
+    assert "test_krea::test_krea_streams_on_the_device_with_its_anchor_reencoded[cuda]" in names
     if not torch.cuda.is_available():
         assert all(line.endswith("| skipped (no CUDA) |") for line in tests), names
     # Every pipeline at its default size (divided by 8), LongLive also at its anchor's.
@@ -124,12 +128,21 @@ def test_the_check_runs_in_tiny_mode_and_reports_every_stage(tmp_path: Path) -> 
         assert float(cells[1]) > 0 and cells[-1].startswith("ok ("), cells
     for goal in PREPROCESSOR_GOALS:
         assert row(report, "Goals", goal.text)[1] == "not evaluated"
+    # Krea: the 14B plan meets its budgets (computed, so checked here too), the tiny nodes ran.
+    assert [cells[0] for cells in rows(report, KREA)[1:4]] == [
+        "fp8 576x320", "fp8 832x480", "bf16 832x480"
+    ]  # fmt: skip
+    for cells in rows(report, KREA, "krea-realtime-video") + rows(report, KREA, "plain (b = 1)"):
+        assert float(cells[1]) > 0 and cells[-1].startswith("ok ("), cells
+    krea_goal = row(report, "Goals", "Krea 14B fp8 832x480: peak ≤ 32 GiB")
+    assert krea_goal[1] == "met: fp8 832x480 plan (computed)", krea_goal
     stages = [cells[0] for cells in rows(report, "Stages")[1:]]
-    assert stages == ["CUDA tests", "VACE and LoRA", "Depth and pose", "bf16 eager",
+    assert stages == ["CUDA tests", "Krea", "VACE and LoRA", "Depth and pose", "bf16 eager",
                       "bf16 compiled", "fp8 compiled"]  # fmt: skip
     assert row(report, "Stages", "CUDA tests")[1] == "ok"
     assert row(report, "Stages", "VACE and LoRA")[1] == "ok"
     assert row(report, "Stages", "Depth and pose")[1] == "ok"
+    assert row(report, "Stages", "Krea")[1] == "ok"
 
 
 def figures(
