@@ -8,19 +8,33 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from scope_graph.model_store import download, is_downloaded
-from scope_graph.scope_pipelines import Artifact, RegisteredPipeline
+from scope_graph.model_store import ProgressReport, RetryPolicy, download, is_downloaded
+from scope_graph.scope_pipelines import RegisteredPipeline
 
 log = logging.getLogger(__name__)
 
 
+class RetryStatus(BaseModel):
+    """A retry under way: attempt `attempt` of `attempts` of `current_file`, after `reason`."""
+
+    attempt: int
+    attempts: int
+    reason: str
+
+
 class DownloadProgress(BaseModel):
-    """Scope's progress record, plus `error` when the download failed."""
+    """Scope's progress record (`percentage` is that of `current_artifact`), plus: `error`
+    when the download failed, the bytes done and to do across all the pipeline's files, the
+    file in flight (its path in the repo), and `retry` while a failed request is retried."""
 
     is_downloading: bool
     percentage: float = 0.0
     current_artifact: str | None = None
     error: str | None = None
+    bytes_done: int = 0
+    bytes_total: int = 0
+    current_file: str | None = None
+    retry: RetryStatus | None = None
 
 
 class ModelsStatus(BaseModel):
@@ -40,9 +54,12 @@ class DownloadManager:
     `percentage` is that of the artifact being downloaded (`current_artifact`), as in Scope.
     A failed download keeps its record, with `error` set, until the next download starts."""
 
-    def __init__(self, models_dir: Path, endpoint: str | None = None) -> None:
+    def __init__(
+        self, models_dir: Path, endpoint: str | None = None, policy: RetryPolicy | None = None
+    ) -> None:
         self.models_dir = models_dir
         self.endpoint = endpoint
+        self.policy = policy or RetryPolicy()
         self._lock = threading.Lock()
         self._progress: dict[str, DownloadProgress] = {}
         self._threads: dict[str, threading.Thread] = {}
@@ -74,15 +91,28 @@ class DownloadManager:
         return ModelsStatus(downloaded=downloaded, progress=record)
 
     def _run(self, pipeline: RegisteredPipeline) -> None:
-        def progress(artifact: Artifact, done: int, total: int) -> None:
-            percentage = round(done / total * 100, 1) if total else 100.0
+        def progress(report: ProgressReport) -> None:
+            done, total = report.artifact_done, report.artifact_total
+            retry = report.retry
+            record = DownloadProgress(
+                is_downloading=True,
+                percentage=round(done / total * 100, 1) if total else 100.0,
+                current_artifact=report.artifact.repo_id,
+                bytes_done=report.done,
+                bytes_total=report.total,
+                current_file=report.file,
+                retry=retry
+                and RetryStatus(
+                    attempt=retry.attempt, attempts=retry.attempts, reason=retry.reason
+                ),
+            )
             with self._lock:
-                self._progress[pipeline.id] = DownloadProgress(
-                    is_downloading=True, percentage=percentage, current_artifact=artifact.repo_id
-                )
+                self._progress[pipeline.id] = record
 
         try:
-            download(pipeline.info, self.models_dir, progress, endpoint=self.endpoint)
+            download(
+                pipeline.info, self.models_dir, progress, endpoint=self.endpoint, policy=self.policy
+            )
         except Exception as exc:
             log.exception("downloading models for %s failed", pipeline.id)
             self._finish(pipeline.id, f"Downloading models for {pipeline.id} failed: {exc}")
@@ -94,6 +124,6 @@ class DownloadManager:
         with self._lock:
             record = self._progress[pipeline_id]
             self._progress[pipeline_id] = record.model_copy(
-                update={"is_downloading": False, "error": error}
+                update={"is_downloading": False, "error": error, "retry": None}
             )
             del self._threads[pipeline_id]

@@ -1,4 +1,5 @@
-"""The model store: Scope's folder layout, the "downloaded" check, resumable downloads."""
+"""The model store: Scope's folder layout, the "downloaded" check, resumable downloads.
+Faults and retries: test_model_fetch.py; the per-file check: test_model_manifest.py."""
 
 from __future__ import annotations
 
@@ -6,14 +7,20 @@ from pathlib import Path
 
 import pytest
 from fake_hub import FakeHub
-from huggingface_hub.errors import HfHubHTTPError
 
-from scope_graph.model_store import download, is_downloaded
+from scope_graph.model_store import (
+    DownloadError,
+    ProgressReport,
+    RetryPolicy,
+    download,
+    is_downloaded,
+)
 from scope_graph.scope_pipelines import Artifact, PipelineInfo
 
 WAN = Artifact(repo_id="Wan-AI/Wan2.1-T2V-1.3B", files=("config.json", "google"))
 LONGLIVE = Artifact(repo_id="Efficient-Large-Model/LongLive-1.3B", files=("models/lora.pt",))
 INFO = PipelineInfo(name="Toy", description="toy", artifacts=(WAN, LONGLIVE))
+QUICK = RetryPolicy(attempts=2, first_delay=0.001)
 REPOS = {
     WAN.repo_id: {
         "config.json": b'{"dim": 8}',
@@ -30,7 +37,7 @@ def _write(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def test_downloaded_needs_every_file_non_empty_and_every_folder_with_a_child(
+def test_without_a_manifest_downloaded_needs_files_non_empty_and_folders_with_a_file(
     tmp_path: Path,
 ) -> None:
     assert not is_downloaded(INFO, tmp_path)
@@ -49,13 +56,9 @@ def test_a_pipeline_without_artifacts_is_always_downloaded(tmp_path: Path) -> No
 
 
 def test_download_fetches_the_named_files_into_scope_layout(tmp_path: Path) -> None:
-    seen: list[tuple[str, int, int]] = []
-
-    def progress(artifact: Artifact, done: int, total: int) -> None:
-        seen.append((artifact.repo_id, done, total))
-
+    seen: list[ProgressReport] = []
     with FakeHub(REPOS) as hub:
-        download(INFO, tmp_path, progress, endpoint=hub.url)
+        download(INFO, tmp_path, seen.append, endpoint=hub.url)
 
     for repo, files in REPOS.items():
         for name, data in files.items():
@@ -67,11 +70,22 @@ def test_download_fetches_the_named_files_into_scope_layout(tmp_path: Path) -> N
     assert is_downloaded(INFO, tmp_path)
     assert not list(tmp_path.rglob("*.incomplete"))
     wan_total = sum(len(d) for n, d in REPOS[WAN.repo_id].items() if n != "Wan2.1_VAE.pth")
-    assert seen[0] == (WAN.repo_id, 0, wan_total)
-    assert (WAN.repo_id, wan_total, wan_total) in seen
-    assert seen[-1] == (LONGLIVE.repo_id, 102400, 102400)
-    per_artifact = [done for repo, done, _ in seen if repo == LONGLIVE.repo_id]
-    assert per_artifact == sorted(per_artifact), "progress only grows"
+    total = wan_total + 102400
+    per_artifact = [(r.artifact.repo_id, r.artifact_done, r.artifact_total) for r in seen]
+    assert per_artifact[0] == (WAN.repo_id, 0, wan_total)
+    assert (WAN.repo_id, wan_total, wan_total) in per_artifact
+    assert per_artifact[-1] == (LONGLIVE.repo_id, 102400, 102400)
+    assert {r.total for r in seen} == {total}, "the total covers every artifact from the start"
+    overall = [r.done for r in seen]
+    assert overall == sorted(overall) and overall[-1] == total, "progress only grows"
+    assert {r.file for r in seen} == {
+        None,
+        "config.json",
+        "google/umt5-xxl/tokenizer.json",
+        "google/umt5-xxl/spiece.model",
+        "models/lora.pt",
+    }
+    assert seen[-1].file is None and all(r.retry is None for r in seen)
 
 
 def test_files_already_there_are_not_fetched_again(tmp_path: Path) -> None:
@@ -88,7 +102,7 @@ def test_an_incomplete_file_is_resumed_with_a_range_request(tmp_path: Path) -> N
     info = PipelineInfo(name="P", description="p", artifacts=(LONGLIVE,))
     seen: list[int] = []
     with FakeHub(REPOS) as hub:
-        download(info, tmp_path, lambda a, done, total: seen.append(done), endpoint=hub.url)
+        download(info, tmp_path, lambda report: seen.append(report.done), endpoint=hub.url)
         ((_, headers),) = hub.file_requests()
 
     assert headers["range"] == "bytes=1000-"
@@ -112,9 +126,27 @@ def test_a_missing_entry_fails_with_its_name(tmp_path: Path) -> None:
         download(info, tmp_path, endpoint=hub.url)
 
 
-def test_a_server_error_raises_and_leaves_nothing_half_written(tmp_path: Path) -> None:
+def test_a_lasting_server_error_names_the_file_and_status_and_leaves_nothing_half_written(
+    tmp_path: Path,
+) -> None:
     with FakeHub(REPOS) as hub:
         hub.fail = True
-        with pytest.raises(HfHubHTTPError):
-            download(INFO, tmp_path, endpoint=hub.url)
+        with pytest.raises(DownloadError) as failure:
+            download(INFO, tmp_path, endpoint=hub.url, policy=QUICK)
+        assert len(hub.file_requests()) == 2, "one try and one retry: the bounded attempts"
+    assert str(failure.value) == (
+        "Downloading Wan-AI/Wan2.1-T2V-1.3B/config.json failed after 2 attempt(s); "
+        "the last: HTTP 500 Internal Server Error"
+    )
     assert not (tmp_path / "Wan2.1-T2V-1.3B/config.json").exists()
+    assert not is_downloaded(INFO, tmp_path)
+
+
+def test_a_missing_repo_or_file_is_not_retried(tmp_path: Path) -> None:
+    info = PipelineInfo(
+        name="P", description="p", artifacts=(Artifact(repo_id="org/Gone", files=("a.pt",)),)
+    )
+    with FakeHub(REPOS) as hub:
+        with pytest.raises(DownloadError, match="org/Gone failed: HTTP 404 Not Found"):
+            download(info, tmp_path, endpoint=hub.url, policy=QUICK)
+        assert len(hub.requests) == 1

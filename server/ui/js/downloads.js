@@ -4,6 +4,37 @@
 import { api, sleep } from "./api.js";
 import { $ } from "./dom.js";
 
+/** "1.2 GB", "350 MB", "12 kB". */
+function size(bytes) {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${unit ? value.toFixed(1) : value} ${units[unit]}`;
+}
+
+/**
+ * One line for a progress record: the file in flight, bytes done of all the pipeline's
+ * files (servers that only report Scope's per-artifact percentage show that), and a retry
+ * under way as such.
+ */
+function describe(progress) {
+  const what = progress.current_file
+    ? `${progress.current_artifact} · ${progress.current_file}`
+    : progress.current_artifact || "…";
+  const total = progress.bytes_total;
+  const percent = `${(total ? (progress.bytes_done / total) * 100 : progress.percentage).toFixed(1)} %`;
+  const amount = total ? `${size(progress.bytes_done)} of ${size(total)} · ${percent}` : percent;
+  const retry = progress.retry;
+  const again = retry
+    ? ` · retrying (attempt ${retry.attempt} of ${retry.attempts}) after ${retry.reason}`
+    : "";
+  return `${what} · ${amount}${again}`;
+}
+
 async function follow(schema, several) {
   const bar = $("#download-progress");
   const text = $("#download-text");
@@ -11,13 +42,12 @@ async function follow(schema, several) {
     const status = await api.modelsStatus(schema.id);
     if (status.downloaded) return true;
     const progress = status.progress;
-    if (status.error) throw new Error(`download failed: ${status.error}`);
+    if (progress?.error) throw new Error(progress.error);
     if (progress) {
-      bar.value = progress.percentage;
-      const percent = progress.percentage.toFixed(1);
-      const what = `${progress.current_artifact || "…"} · ${percent} %`;
-      text.textContent = several ? `${schema.name}: ${what}` : what;
-      if (!progress.is_downloading && !status.downloaded) throw new Error("the download stopped");
+      const total = progress.bytes_total;
+      bar.value = total ? (progress.bytes_done / total) * 100 : progress.percentage;
+      text.textContent = several ? `${schema.name}: ${describe(progress)}` : describe(progress);
+      if (!progress.is_downloading) throw new Error("the download stopped");
     }
     await sleep(1000);
   }

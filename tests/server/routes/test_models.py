@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_hub import FakeHub
+from fake_hub import FakeHub, Status
 from litestar.testing import TestClient
 
 from nodes.pipelines.wan.components import VACE_FILE
 from nodes.pipelines.wan.tiny import write_tiny_models
+from scope_graph.model_store import RetryPolicy
 from server.settings import ServerSettings
 
 STATUS = "/api/v1/models/status"
@@ -25,6 +26,7 @@ HUB_FILES = {
     },
     "org/Weights": {"model.pt": bytes(range(256)) * 2000},
 }
+TOTAL = 10 + 1000 + 512000
 Client = TestClient[Any]
 Wait = Callable[[Callable[[], Any]], Any]
 
@@ -42,6 +44,11 @@ def settings(tmp_path: Path, hub: FakeHub) -> ServerSettings:
     return ServerSettings(
         models_dir=tmp_path / "models", logs_dir=tmp_path / "logs", hf_endpoint=hub.url
     )
+
+
+def retry_with(client: Client, sleep: Callable[[float], None], attempts: int = 3) -> None:
+    """Make the server's downloads retry at once, or when `sleep` returns."""
+    client.app.state.server.downloads.policy = RetryPolicy(attempts=attempts, sleep=sleep)
 
 
 def status(client: Client, pipeline_id: str = "downloadable") -> dict[str, Any]:
@@ -84,14 +91,19 @@ def test_progress_while_downloading_and_409_for_a_second_download(
     again = client.post(DOWNLOAD, json={"pipeline_id": "downloadable"})
     assert again.status_code == 409
     assert again.json() == {"detail": "Download already in progress for downloadable"}
-    progress = wait_until(lambda: status(client)["progress"]["current_artifact"] and status(client))
+    # The hub holds config.json after half its 10 bytes.
+    progress = wait_until(lambda: (s := status(client))["progress"]["bytes_done"] and s)
     assert progress == {
         "downloaded": False,
         "progress": {
             "is_downloading": True,
-            "percentage": 0.0,
+            "percentage": 0.5,
             "current_artifact": "org/Base-Model",
             "error": None,
+            "bytes_done": 5,
+            "bytes_total": TOTAL,
+            "current_file": "config.json",
+            "retry": None,
         },
     }
 
@@ -103,17 +115,53 @@ def test_a_failed_download_says_why_and_can_be_retried(
     client: Client, hub: FakeHub, wait_until: Wait
 ) -> None:
     hub.fail = True
+    retry_with(client, lambda delay: None)
     client.post(DOWNLOAD, json={"pipeline_id": "downloadable"})
 
     failed = wait_until(lambda: (s := status(client))["progress"]["is_downloading"] is False and s)
     assert failed["downloaded"] is False
     assert failed["progress"]["current_artifact"] == "org/Base-Model"
     assert "Downloading models for downloadable failed" in failed["progress"]["error"]
-    assert "500" in failed["progress"]["error"]
+    assert failed["progress"]["error"].endswith(
+        "Downloading org/Base-Model/config.json failed after 3 attempt(s); "
+        "the last: HTTP 500 Internal Server Error"
+    )
+    assert failed["progress"]["current_file"] == "config.json"
+    assert failed["progress"]["retry"] is None
 
     hub.fail = False
     assert client.post(DOWNLOAD, json={"pipeline_id": "downloadable"}).status_code == 200
     assert wait_until(lambda: status(client)["downloaded"])
+
+
+def test_a_retry_shows_in_the_progress_and_the_download_then_completes(
+    client: Client, hub: FakeHub, settings: ServerSettings, wait_until: Wait
+) -> None:
+    waiting, resume = threading.Event(), threading.Event()
+
+    def sleep(delay: float) -> None:
+        waiting.set()
+        assert resume.wait(10), "the test never resumed the download"
+
+    retry_with(client, sleep)
+    hub.fault("model.pt", Status(503))
+    client.post(DOWNLOAD, json={"pipeline_id": "downloadable"})
+    assert waiting.wait(10)
+
+    progress = status(client)["progress"]
+    assert progress["current_artifact"] == "org/Weights"
+    assert progress["current_file"] == "model.pt"
+    assert progress["retry"] == {
+        "attempt": 2,
+        "attempts": 3,
+        "reason": "HTTP 503 Service Unavailable",
+    }
+    assert progress["bytes_done"] == 1010 and progress["bytes_total"] == TOTAL
+    resume.set()
+    assert wait_until(lambda: status(client)["downloaded"])
+    assert (settings.models_dir / "Weights/model.pt").read_bytes() == HUB_FILES["org/Weights"][
+        "model.pt"
+    ]
 
 
 @pytest.mark.parametrize(
