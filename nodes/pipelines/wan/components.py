@@ -79,7 +79,8 @@ WAN_FILES = (LONGLIVE_FILES, STREAMDIFFUSIONV2_FILES, REWARD_FORCING_FILES, MEMF
 """Every 1.3B pipeline's generator files, as `scope-graph dev tiny-models` writes them."""
 
 
-def _existing(path: Path, what: str) -> Path:
+def existing_file(path: Path, what: str) -> Path:
+    """`path`, or FileNotFoundError naming `what` and how to download it."""
     if not path.exists():
         raise FileNotFoundError(
             f"{path}: {what} not found; download the pipeline's models first "
@@ -94,7 +95,7 @@ def generator_config(models_dir: Path, files: GeneratorFiles) -> WanConfig:
 
 
 def _config_folder(models_dir: Path, files: GeneratorFiles) -> Path:
-    return _existing(models_dir / files.config_folder / "config.json", "Wan config").parent
+    return existing_file(models_dir / files.config_folder / "config.json", "Wan config").parent
 
 
 def load_generator(
@@ -116,13 +117,13 @@ def load_generator(
         )
     model = load_causal_wan(
         _config_folder(models_dir, files),
-        _existing(models_dir / files.checkpoint, "generator checkpoint"),
+        existing_file(models_dir / files.checkpoint, "generator checkpoint"),
         nested_key=files.nested_key,
     )
     if vace:
-        attach_vace(model, _existing(models_dir / files.vace, "VACE module"))
+        attach_vace(model, existing_file(models_dir / files.vace, "VACE module"))
     if files.lora is not None:
-        merge_builtin_lora(model, _existing(models_dir / files.lora, "built-in LoRA"))
+        merge_builtin_lora(model, existing_file(models_dir / files.lora, "built-in LoRA"))
     permanent = [use for use in loras if use.merge_mode == "permanent_merge"]
     if permanent:
         merge_loras(model, permanent)
@@ -183,7 +184,9 @@ def quantize_fp8(model: torch.nn.Module, device: torch.device) -> None:
 
 
 def load_vae(models_dir: Path, device: torch.device) -> WanVAE:
-    return WanVAE.load(_existing(models_dir / VAE_FILE, "Wan VAE"), device, pipeline_dtype(device))
+    return WanVAE.load(
+        existing_file(models_dir / VAE_FILE, "Wan VAE"), device, pipeline_dtype(device)
+    )
 
 
 def load_text_encoder(
@@ -192,8 +195,8 @@ def load_text_encoder(
     """UMT5 from the fp8 file and the tokenizer folder, padding prompts to the DiT's text_len;
     `offload` keeps its matrices in pinned CPU memory, moved in as they are used."""
     encoder = TextEncoder.load(
-        _existing(models_dir / ENCODER_FILE, "UMT5 text encoder"),
-        _existing(models_dir / TOKENIZER_DIR, "UMT5 tokenizer"),
+        existing_file(models_dir / ENCODER_FILE, "UMT5 text encoder"),
+        existing_file(models_dir / TOKENIZER_DIR, "UMT5 tokenizer"),
         device,
         pipeline_dtype(device),
         offload=offload,

@@ -21,7 +21,13 @@ from torch import Tensor, nn
 
 from .checkpoint import CheckpointError, check_state_dict, read_state_dict
 from .compile import compile_block
-from .components import GeneratorFiles, fp8_quantizer, generator_config, pipeline_dtype
+from .components import (
+    GeneratorFiles,
+    existing_file,
+    fp8_quantizer,
+    generator_config,
+    pipeline_dtype,
+)
 from .dit import CausalWanBlock, CausalWanModel
 from .lora import block_linears, read_lora
 from .lora_files import LoraPair, match_lora, read_lora_file
@@ -117,13 +123,17 @@ def load_streamed_generator(
     # Refused before any reading, so a card without fp8 fails in a second, not after minutes.
     quantize = fp8_quantizer(device) if quantization is not None else None
     if source is None:
-        source = open_source(_existing(models_dir / files.checkpoint), files.nested_key)
+        source = open_source(
+            existing_file(models_dir / files.checkpoint, "generator checkpoint"), files.nested_key
+        )
     with torch.device("meta"):
         model = CausalWanModel(generator_config(models_dir, files))
     sources: dict[str, WeightSource] = dict.fromkeys(model.state_dict(), source)
     _check(model, source, _path(source, models_dir / files.checkpoint), "a Wan DiT of this config")
     if vace:
-        vace_source = SafetensorsSource(_existing(models_dir / files.vace), PREFIXES)
+        vace_source = SafetensorsSource(
+            existing_file(models_dir / files.vace, "VACE module"), PREFIXES
+        )
         _attach_meta_vace(model, vace_source)
         sources |= dict.fromkeys(vace_source.keys(), vace_source)
     permanent = [use for use in loras if use.merge_mode == "permanent_merge"]
@@ -147,15 +157,6 @@ def load_streamed_generator(
         "streamed the DiT onto %s (%s, %d units)", device, quantization or dtype, len(units)
     )
     return model.eval().requires_grad_(False)
-
-
-def _existing(path: Path) -> Path:
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path}: not found; download the pipeline's models first "
-            "(POST /api/v1/models/download, or the download_models command)"
-        )
-    return path
 
 
 def _path(source: WeightSource, default: Path) -> Path:
@@ -186,7 +187,9 @@ def _deltas(
     LoRA, then each permanent user LoRA. Every file is read and matched before loading."""
     deltas: dict[str, list[tuple[LoraPair, float]]] = {}
     if files.lora is not None:
-        for module, pair in _builtin_pairs(model, _existing(models_dir / files.lora)).items():
+        for module, pair in _builtin_pairs(
+            model, existing_file(models_dir / files.lora, "built-in LoRA")
+        ).items():
             deltas.setdefault(module, []).append((pair, 1.0))
     for use in uses:
         for module, pair in match_lora(model, use.path, read_lora_file(use.path)).items():
